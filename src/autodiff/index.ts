@@ -1,0 +1,7 @@
+/** Forward-mode automatic differentiation for TensorFlow.js. */
+import './rules';
+
+export {jvp, JvpOptions, JvpResult, isTracing, seedTangent, tangentOf, withTangents, WithTangentsOptions} from './jvp';
+export {stopGradient} from './stop_gradient';
+export {getJvpRule, JvpConfig, JvpContext, JvpRule, listJvpRules, NamedTangentMap, registerJvpRule, Tangent, unregisterJvpRule} from './registry';
+export * as jvpHelpers from './helpers';

@@ -1,0 +1,94 @@
+/** JVP rules: matrix products (`BatchMatMul`, the fused `_FusedMatMul`, `Einsum`). */
+import * as tf from '@tensorflow/tfjs-core';
+import {BatchMatMulAttrs, NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
+
+import {alignTangent, broadcastTangent, nb, sumTangents, zerosTangent} from '../helpers';
+import {JvpConfig, JvpContext, NamedTangentMap, Tangent} from '../registry';
+import {applyFusedActivationJvp} from './fused_activation';
+
+/**
+ * tfjs's matmul broadcasts batch axes correctly only when one side has a single batch item; give
+ * `x` (rank ≥ 2) the batch axes `outer` explicitly otherwise.
+ */
+function broadcastOuter(x: Tensor, outer: number[]): Tensor {
+  const own = x.shape.slice(0, -2);
+  if (own.reduce((p, q) => p * q, 1) === 1 || tf.util.arraysEqual(own, outer)) {
+    return x;
+  }
+  return tf.broadcastTo(x, [...outer, ...x.shape.slice(-2)]);
+}
+
+/** d(a·b) = ȧ·b + a·ḃ; tangent batch axes ride along as extra (broadcast) matmul batch axes. */
+function matMulTangent(
+    inputs: NamedTensorMap, tangents: NamedTangentMap, attrs: NamedAttrMap, y: Tensor,
+    ctx: JvpContext): Tangent {
+  const {a, b} = inputs;
+  const {transposeA, transposeB} = attrs as unknown as BatchMatMulAttrs;
+  const ta = tangents.a, tb = tangents.b;
+  const outer = [...ctx.batchShape, ...y.shape.slice(0, -2)];
+  const mm = (x: Tensor, w: Tensor) =>
+      tf.matMul(broadcastOuter(x, outer), broadcastOuter(w, outer), transposeA, transposeB);
+  const lhs = ta == null ? null : mm(alignTangent(ta, a.shape, y.rank, ctx), b);
+  const rhs = tb == null ? null : mm(a, alignTangent(tb, b.shape, y.rank, ctx));
+  return sumTangents(lhs, rhs);
+}
+
+/** JVP rules of the matmul family. */
+export const matmulJvps: JvpConfig[] = [
+  {
+    kernelName: tf.BatchMatMul,
+    jvp: (inputs, tangents, attrs, [y], ctx) => {
+      const t = matMulTangent(inputs, tangents, attrs, y, ctx);
+      return t == null ? null : broadcastTangent(t, y.shape, ctx);
+    },
+  },
+  {
+    // y = act(a·b + bias): ż = ȧ·b + a·ḃ + ḃias, ẏ = act'(z)·ż.
+    kernelName: tf._FusedMatMul,
+    jvp: (inputs, tangents, attrs, [y], ctx) => {
+      const {bias, preluActivationWeights} = inputs;
+      const tz0 = matMulTangent(inputs, tangents, attrs, y, ctx);
+      const tbias = tangents.bias == null ? null : alignTangent(tangents.bias, bias.shape, y.rank, ctx);
+      const tp = tangents.preluActivationWeights;
+      const tprelu = tp == null ? null : alignTangent(tp, preluActivationWeights.shape, y.rank, ctx);
+      const tz = sumTangents(tz0, tbias);
+      if (tz == null && tprelu == null) {
+        return null;
+      }
+      const {activation, leakyreluAlpha, transposeA, transposeB} =
+          attrs as unknown as {activation?: string, leakyreluAlpha?: number, transposeA: boolean, transposeB: boolean};
+      const z = () => {
+        const lin = tf.matMul(inputs.a, inputs.b, transposeA, transposeB);
+        return bias == null ? lin : tf.add(lin, bias);
+      };
+      const full = tz == null ? zerosTangent(y, ctx) : broadcastTangent(tz, y.shape, ctx);
+      return applyFusedActivationJvp(full, activation, y, z, leakyreluAlpha,
+                                     preluActivationWeights ?? null, tprelu);
+    },
+  },
+  {
+    // Einsum of two operands is bilinear: each tangent term is the same einsum with a new leading
+    // index for the tangent batch axes.
+    kernelName: tf.Einsum,
+    jvp: (inputs, tangents, attrs, [y], ctx) => {
+      const {equation} = attrs as unknown as {equation: string};
+      const names = Object.keys(inputs).sort((p, q) => Number(p) - Number(q));
+      const [lhsSpec, outSpec] = equation.replace(/\s/g, '').split('->');
+      const specs = lhsSpec.split(',');
+      const used = new Set(equation.replace(/[^a-zA-Z]/g, ''));
+      const free = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('').filter(c => !used.has(c));
+      const bAxes = free.slice(0, nb(ctx)).join('');
+      const terms = names.map((name, i) => {
+        const t = tangents[name];
+        if (t == null) {
+          return null;
+        }
+        const eq = specs.map((s, j) => j === i ? bAxes + s : s).join(',') + '->' + bAxes + outSpec;
+        const operands = names.map((n, j) => j === i ? t : inputs[n]);
+        return tf.einsum(eq, ...operands);
+      });
+      const sum = sumTangents(...terms);
+      return sum == null ? null : broadcastTangent(sum, y.shape, ctx);
+    },
+  },
+];

@@ -1,0 +1,238 @@
+/**
+ * The tangent tracer: the only file that touches tfjs engine internals.
+ *
+ * While a trace is active it wraps three engine methods:
+ * - `runKernelFunc` (every registered kernel and every customGrad op passes through it): after a
+ *   kernel runs, if an input carries a tangent, the kernel's JVP rule computes the outputs' tangents;
+ *   customGrad ops run their forward inline (no tape is recording) so their inner kernels are traced;
+ * - `disposeTensor`: a tangent dies with its primal;
+ * and restores them when the trace ends, in `finally`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
+
+import {TracingError, UnsupportedKernelError} from '../errors';
+import {fallbackJvpRule} from './fallback';
+import {getJvpRule, JvpContext, NamedTangentMap, Tangent} from './registry';
+
+interface KernelInvocation {
+  kernelName?: string;
+  inputs: NamedTensorMap;
+  attrs?: NamedAttrMap;
+  forwardFunc?: (backend: unknown, save: (tensors: Tensor[]) => void) => Tensor | Tensor[];
+}
+
+/** The engine members the tracer uses (some are private in tfjs's typings). */
+interface EngineInternals {
+  runKernelFunc(params: KernelInvocation): Tensor|Tensor[];
+  disposeTensor(t: Tensor): void;
+  isTapeOn(): boolean;
+  tidy<T extends tf.TensorContainer>(fn: () => T): T;
+  backend: unknown;
+  state: {
+    kernelDepth: number;
+    gradientDepth: number;
+    activeScope: {name: string}|null;
+  };
+}
+
+/** State of the one active trace. */
+export class Trace implements JvpContext {
+  readonly tangents = new Map<number, Tensor>();
+  /** Rules are running: their own kernels are not traced. */
+  inRule = false;
+  /** Depth of `untraced()` sections (stopGradient and similar opaque ops). */
+  suspended = 0;
+  constructor(readonly batchShape: readonly number[]) {}
+
+  /** Registers `t` as the tangent of `x` (owned by the trace from now on). */
+  setTangent(x: Tensor, t: Tensor): void {
+    const old = this.tangents.get(x.id);
+    if (old != null && old !== t) {
+      old.dispose();
+    }
+    tf.keep(t);
+    this.tangents.set(x.id, t);
+  }
+
+  getTangent(x: Tensor): Tangent {
+    return this.tangents.get(x.id) ?? null;
+  }
+
+  disposeAll(): void {
+    for (const t of this.tangents.values()) {
+      t.dispose();
+    }
+    this.tangents.clear();
+  }
+}
+
+let active: Trace|null = null;
+
+/** The active trace, or null when no forward-mode computation is running. */
+export function activeTrace(): Trace|null {
+  return active;
+}
+
+function engine(): EngineInternals {
+  return tf.engine() as unknown as EngineInternals;
+}
+
+/**
+ * Runs `fn` with forward-mode tracing on. Tracing cannot be nested. The engine is restored and
+ * every tangent still alive is disposed when `fn` returns or throws.
+ */
+export function runTraced<T>(batchShape: readonly number[], fn: (trace: Trace) => T): T {
+  if (active != null) {
+    throw new TracingError(
+        'Forward-mode tracing is already active: jvp / withTangents cannot be nested.');
+  }
+  const e = engine();
+  const origRunKernelFunc = e.runKernelFunc;
+  const origDisposeTensor = e.disposeTensor;
+  const trace = new Trace([...batchShape]);
+  active = trace;
+  e.runKernelFunc = function(this: EngineInternals, params: KernelInvocation) {
+    return tracedRunKernelFunc(this, origRunKernelFunc, trace, params);
+  };
+  e.disposeTensor = function(this: EngineInternals, t: Tensor) {
+    origDisposeTensor.call(this, t);
+    // Variable.assign() passes through disposeTensor and keeps its id: keep a variable's tangent.
+    if (!(t instanceof tf.Variable)) {
+      const tangent = trace.tangents.get(t.id);
+      if (tangent != null) {
+        trace.tangents.delete(t.id);
+        origDisposeTensor.call(this, tangent);
+      }
+    }
+  };
+  try {
+    const result = fn(trace);
+    if (result != null && typeof (result as unknown as Promise<unknown>).then === 'function') {
+      throw new TracingError(
+          'The function traced in forward mode returned a Promise: it must be synchronous ' +
+          '(like the function passed to tf.tidy).');
+    }
+    return result;
+  } finally {
+    e.runKernelFunc = origRunKernelFunc;
+    e.disposeTensor = origDisposeTensor;
+    active = null;
+    trace.disposeAll();
+  }
+}
+
+/** Runs `fn` with the active trace (if any) suspended: nothing computed in it gets a tangent. */
+export function untraced<T>(fn: () => T): T {
+  const trace = active;
+  if (trace == null) {
+    return fn();
+  }
+  trace.suspended++;
+  try {
+    return fn();
+  } finally {
+    trace.suspended--;
+  }
+}
+
+function tracedRunKernelFunc(
+    e: EngineInternals, orig: EngineInternals['runKernelFunc'], trace: Trace,
+    params: KernelInvocation): Tensor|Tensor[] {
+  if (trace.inRule || trace.suspended > 0) {
+    return orig.call(e, params);
+  }
+  if (params.kernelName == null) {
+    // A customGrad op. With no tape recording, its gradFunc is never used: run its forward inline
+    // so that the kernels inside it are traced (and the engine's IS_TEST leak check does not see
+    // tangents allocated inside it).
+    if (e.isTapeOn() || params.forwardFunc == null) {
+      return orig.call(e, params);
+    }
+    const forward = params.forwardFunc;
+    return e.tidy(() => forward(e.backend, () => {}));
+  }
+  const out = orig.call(e, params);
+  propagate(e, trace, params.kernelName, params.inputs, params.attrs ?? {}, out);
+  return out;
+}
+
+function propagate(
+    e: EngineInternals, trace: Trace, kernelName: string, inputs: NamedTensorMap,
+    attrs: NamedAttrMap, out: Tensor|Tensor[]): void {
+  const tangents: NamedTangentMap = {};
+  let anyTangent = false;
+  for (const name in inputs) {
+    const x = inputs[name];
+    const t = x == null ? null : trace.getTangent(x);
+    tangents[name] = t;
+    anyTangent = anyTangent || t != null;
+  }
+  if (!anyTangent) {
+    return;
+  }
+  const outputs = Array.isArray(out) ? out : [out];
+  if (!outputs.some(isFloat)) {
+    return;  // integer and boolean outputs have no tangent
+  }
+  const scope = e.state.activeScope?.name ?? '';
+  let rule = getJvpRule(kernelName);
+  if (rule == null) {
+    rule = fallbackJvpRule(kernelName, scope);
+  }
+  const inputSet = new Set<Tensor|null>(Object.values(inputs));
+  const inputTangents = new Set(Object.values(tangents).filter((t): t is Tensor => t != null));
+  trace.inRule = true;
+  try {
+    const result = tf.tidy(((): Tangent[] => {
+      const r = rule!(inputs, tangents, attrs, outputs, trace);
+      const list = Array.isArray(r) ? r : [r];
+      if (list.length !== outputs.length) {
+        throw new Error(
+            `JVP rule of '${kernelName}' returned ${list.length} tangents for ` +
+            `${outputs.length} outputs.`);
+      }
+      // Tangents never alias: a rule that passes an input's tangent through gets a copy.
+      return list.map(t => t != null && inputTangents.has(t) ? t.clone() : t);
+    }) as unknown as () => tf.TensorContainer) as unknown as Tangent[];
+    outputs.forEach((y, i) => {
+      const t = result[i];
+      if (t == null) {
+        return;
+      }
+      if (!isFloat(y) || inputSet.has(y)) {
+        t.dispose();  // no tangent for integer outputs; an output that is an input keeps its own
+        return;
+      }
+      const expected = [...trace.batchShape, ...y.shape];
+      if (!tf.util.arraysEqual(t.shape, expected)) {
+        t.dispose();
+        throw new Error(
+            `JVP rule of '${kernelName}' returned a tangent of shape [${t.shape}] for output ${i} ` +
+            `of shape [${y.shape}]; expected [${expected}].`);
+      }
+      trace.setTangent(y, t.dtype === 'float32' ? t : castAndDispose(t));
+    });
+  } catch (err) {
+    if (err instanceof UnsupportedKernelError || err instanceof TracingError) {
+      throw err;
+    }
+    const wrapped = new Error(
+        `JVP rule of kernel '${kernelName}'${scope ? ` (in scope '${scope}')` : ''} failed: ` +
+        `${(err as Error).message}`);
+    (wrapped as Error & {cause?: unknown}).cause = err;
+    throw wrapped;
+  } finally {
+    trace.inRule = false;
+  }
+}
+
+function castAndDispose(t: Tensor): Tensor {
+  const c = tf.cast(t, 'float32');
+  t.dispose();
+  return c;
+}
+
+function isFloat(t: Tensor): boolean {
+  return t.dtype === 'float32';
+}
