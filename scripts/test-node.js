@@ -17,7 +17,7 @@ process.on('unhandledRejection', e => { throw e; });
   const jasmine = new Jasmine({projectBaseDir: path.resolve(__dirname, '..')});
   const filter = process.argv[2];
   jasmine.loadConfig({
-    spec_dir: 'build/test',
+    spec_dir: path.join(process.env.FG_BUILD_DIR || 'build', 'test'),
     spec_files: ['**/*_test.js'],
     env: {random: false, stopSpecOnExpectationFailure: false},
   });
