@@ -1,0 +1,603 @@
+/**
+ * Benchmark: cost of forward-mode JVP relative to the plain forward pass, on tfjs-layers models.
+ *
+ * For each backend and model it times, interleaved in one process (warm-up first, then rotating
+ * reps; medians):
+ *   fwd   f() = loss(model.apply(x, {training: true}), y)                  (no tangents)
+ *   jvp   the same f with one random tangent seeded on every trainable weight (FG-W style)
+ *   jvpK  the same with K directions at once (tangent batch shape [K], K = --directions)
+ * and prints RATIOS (jvp/fwd, jvpK/fwd, jvpK/(K·jvp)); absolute ms are supporting detail only.
+ * Optionally (when `@jax-js/jax` is installed) it times jax-js's jvp of the same MLP in the same run.
+ *
+ * Run: npm run bench:jvp -- --backends cpu,wasm --models mlp,cnn,mixer   (see bench/README.md)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as fs from 'fs';
+import * as path from 'path';
+import {parseArgs} from 'util';
+
+import {seedTangent, tangentOf, withTangents} from '../src/autodiff';
+
+require('@tensorflow/tfjs-backend-cpu');
+require('@tensorflow/tfjs-backend-wasm');
+require('@tensorflow/tfjs-layers');  // registers tfjs's gradients in node (used by fallback rules)
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+const MODEL_NAMES = ['mlp', 'cnn', 'mixer'] as const;
+type ModelName = typeof MODEL_NAMES[number];
+
+interface Options {
+  backends: string[];
+  models: ModelName[];
+  batch: number;
+  /** Timed reps per backend (undefined: the backend's default). */
+  reps?: number;
+  warmup: number;
+  directions: number;
+  jaxjs: boolean;
+  seed: number;
+}
+
+const DEFAULT_REPS: Record<string, number> = {wasm: 10, cpu: 5};
+
+const USAGE = `usage: node build/bench/jvp.js [options]
+  --backends LIST    comma-separated tfjs backends (default: cpu,wasm)
+  --models LIST      comma-separated subset of ${MODEL_NAMES.join(',')} (default: all)
+  --batch N          examples per batch (default: 128)
+  --reps N           timed reps per variant (default: wasm 10, cpu 5, others 10)
+  --warmup N         untimed warm-up runs per variant (default: 2)
+  --directions K     tangent directions of the batched variant; 0 or 1 skips it (default: 8)
+  --no-jaxjs         skip the optional @jax-js/jax comparison
+  --seed N           seed of the random weights, inputs and tangents (default: 1)
+  --help`;
+
+function parseOptions(argv: string[]): Options {
+  const {values} = parseArgs({
+    args: argv,
+    options: {
+      backends: {type: 'string', default: 'cpu,wasm'},
+      models: {type: 'string', default: MODEL_NAMES.join(',')},
+      batch: {type: 'string', default: '128'},
+      reps: {type: 'string'},
+      warmup: {type: 'string', default: '2'},
+      directions: {type: 'string', default: '8'},
+      'no-jaxjs': {type: 'boolean', default: false},
+      seed: {type: 'string', default: '1'},
+      help: {type: 'boolean', default: false},
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (name: string, s: string|undefined, min: number): number => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < min) {
+      throw new Error(`--${name} must be an integer ≥ ${min}. Received: ${s}.\n${USAGE}`);
+    }
+    return n;
+  };
+  const list = (s: string|undefined) => (s ?? '').split(',').map(v => v.trim()).filter(Boolean);
+  const models = list(values.models);
+  for (const m of models) {
+    if (!(MODEL_NAMES as readonly string[]).includes(m)) {
+      throw new Error(`--models: unknown model '${m}' (known: ${MODEL_NAMES.join(', ')}).`);
+    }
+  }
+  return {
+    backends: list(values.backends),
+    models: models as ModelName[],
+    batch: int('batch', values.batch, 1),
+    reps: values.reps == null ? undefined : int('reps', values.reps, 1),
+    warmup: int('warmup', values.warmup, 0),
+    directions: int('directions', values.directions, 0),
+    jaxjs: !values['no-jaxjs'],
+    seed: int('seed', values.seed, 0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models, data, loss
+
+function buildMlp(): tfl.LayersModel {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.dense({inputShape: [784], units: 1024, activation: 'relu'}),
+      tfl.layers.dense({units: 1024, activation: 'relu'}),
+      tfl.layers.dense({units: 10, activation: 'softmax'}),
+    ],
+  });
+}
+
+function buildCnn(): tfl.LayersModel {
+  return tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({inputShape: [28, 28, 1], filters: 16, kernelSize: 3, activation: 'relu'}),
+      tfl.layers.maxPooling2d({poolSize: 2}),
+      tfl.layers.conv2d({filters: 32, kernelSize: 3, activation: 'relu'}),
+      tfl.layers.maxPooling2d({poolSize: 2}),
+      tfl.layers.flatten(),
+      tfl.layers.dense({units: 10, activation: 'softmax'}),
+    ],
+  });
+}
+
+/**
+ * A small MLP-Mixer: 28×28 images cut into 49 patches of 4×4 = 16 pixels, a per-patch Dense 64,
+ * two mixer blocks (token mixing: Permute → Dense 64 gelu → Dense 49 → Permute, + residual;
+ * channel mixing: Dense 128 gelu → Dense 64, + residual; no LayerNorm), global average pooling
+ * over patches, Dense 10 softmax.
+ */
+function buildMixer(): tfl.LayersModel {
+  type S = tfl.SymbolicTensor;
+  const inp = tfl.input({shape: [28, 28, 1]});
+  let h = tfl.layers.reshape({targetShape: [7, 4, 7, 4]}).apply(inp) as S;  // [pr, r, pc, c]
+  h = tfl.layers.permute({dims: [1, 3, 2, 4]}).apply(h) as S;               // [pr, pc, r, c]
+  h = tfl.layers.reshape({targetShape: [49, 16]}).apply(h) as S;
+  h = tfl.layers.dense({units: 64}).apply(h) as S;                          // [49 tokens, 64]
+  for (let block = 0; block < 2; block++) {
+    let t = tfl.layers.permute({dims: [2, 1]}).apply(h) as S;               // [64, 49]
+    t = tfl.layers.dense({units: 64, activation: 'gelu'}).apply(t) as S;
+    t = tfl.layers.dense({units: 49}).apply(t) as S;
+    t = tfl.layers.permute({dims: [2, 1]}).apply(t) as S;                   // [49, 64]
+    h = tfl.layers.add().apply([h, t]) as S;
+    let c = tfl.layers.dense({units: 128, activation: 'gelu'}).apply(h) as S;
+    c = tfl.layers.dense({units: 64}).apply(c) as S;
+    h = tfl.layers.add().apply([h, c]) as S;
+  }
+  h = tfl.layers.globalAveragePooling1d().apply(h) as S;
+  const out = tfl.layers.dense({units: 10, activation: 'softmax'}).apply(h) as S;
+  return tfl.model({inputs: inp, outputs: out});
+}
+
+const BUILDERS: Record<ModelName, () => tfl.LayersModel> = {
+  mlp: buildMlp,
+  cnn: buildCnn,
+  mixer: buildMixer,
+};
+
+const INPUT_SHAPES: Record<ModelName, number[]> = {
+  mlp: [784],
+  cnn: [28, 28, 1],
+  mixer: [28, 28, 1],
+};
+
+/** Mean categorical cross-entropy of softmax outputs `p` against one-hot `y` (Keras's clipping). */
+function loss(p: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  const eps = 1e-7;
+  return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, eps, 1 - eps))), -1)));
+}
+
+function randomBatch(model: ModelName, batch: number, seed: number): {x: tf.Tensor, y: tf.Tensor} {
+  return tf.tidy(() => {
+    const x = tf.randomUniform([batch, ...INPUT_SHAPES[model]], 0, 1, 'float32', seed);
+    const labels = tf.randomUniform([batch], 0, 10, 'int32', seed + 1);
+    const y = tf.cast(tf.oneHot(labels, 10), 'float32');
+    return {x, y};
+  });
+}
+
+/** One random normal tangent per weight, with leading batch axes `batchShape`. */
+function randomTangents(weights: tf.Tensor[], batchShape: number[], seed: number): tf.Tensor[] {
+  return weights.map((w, i) => tf.randomNormal([...batchShape, ...w.shape], 0, 1, 'float32', seed + i));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timed variants. Each returns its wall time in ms, awaiting the results' data so that
+// asynchronous backends are timed fully.
+
+type Variant = () => Promise<number>;
+
+function forwardVariant(model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor): Variant {
+  return async () => {
+    const t0 = performance.now();
+    const l = tf.tidy(() => loss(model.apply(x, {training: true}) as tf.Tensor, y));
+    await l.data();
+    const ms = performance.now() - t0;
+    l.dispose();
+    return ms;
+  };
+}
+
+/** JVP of the same loss with `tangents[i]` seeded on `weights[i]` (tangent batch `batchShape`). */
+function jvpVariant(
+    model: tfl.LayersModel, x: tf.Tensor, y: tf.Tensor, weights: tf.Tensor[], tangents: tf.Tensor[],
+    batchShape: number[]): Variant {
+  return async () => {
+    const t0 = performance.now();
+    const [l, t] = withTangents(() => tf.tidy(() => {
+      weights.forEach((w, i) => seedTangent(w, tangents[i]));
+      const value = loss(model.apply(x, {training: true}) as tf.Tensor, y);
+      const tangent = tangentOf(value);
+      if (tangent == null) {
+        throw new Error('the loss has no tangent: no seeded weight reached it');
+      }
+      return [value, tangent];
+    }), {batchShape});
+    await Promise.all([l.data(), t.data()]);
+    const ms = performance.now() - t0;
+    l.dispose();
+    t.dispose();
+    return ms;
+  };
+}
+
+/**
+ * Runs every variant `warmup` times, then `reps` timed rounds; the order of the variants rotates
+ * from round to round so that drift on a noisy machine is shared. Returns the times per variant.
+ */
+async function interleave(variants: Variant[], warmup: number, reps: number): Promise<number[][]> {
+  for (let i = 0; i < warmup; i++) {
+    for (const v of variants) {
+      await v();
+    }
+  }
+  const times = variants.map(() => [] as number[]);
+  for (let r = 0; r < reps; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const j = (r + k) % variants.length;
+      times[j].push(await variants[j]());
+    }
+  }
+  return times;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median of the per-round ratios a[i] / b[i] (paired: both timed in the same round). */
+function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((v, i) => v / b[i]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One backend × model
+
+interface Row {
+  backend: string;
+  model: string;
+  fwdMs?: number;
+  jvpMs?: number;
+  jvpKMs?: number;
+  jvpOverFwd?: number;
+  jvpKOverFwd?: number;
+  jvpKOverKJvp?: number;
+  params?: number;
+  reps?: number;
+  note?: string;
+  error?: string;
+}
+
+async function benchModel(backend: string, name: ModelName, opts: Options): Promise<Row> {
+  const row: Row = {backend, model: name};
+  const reps = opts.reps ?? DEFAULT_REPS[backend] ?? 10;
+  const K = opts.directions;
+  const owned: tf.Tensor[] = [];
+  let model: tfl.LayersModel|null = null;
+  const before = tf.memory().numTensors;
+  try {
+    model = BUILDERS[name]();
+    const m = model;
+    const {x, y} = randomBatch(name, opts.batch, opts.seed);
+    owned.push(x, y);
+    const weights = m.trainableWeights.map(w => w.read());
+    row.params = weights.reduce((s, w) => s + w.size, 0);
+    const t1 = randomTangents(weights, [], opts.seed + 100);
+    owned.push(...t1);
+    const variants = [forwardVariant(m, x, y), jvpVariant(m, x, y, weights, t1, [])];
+    if (K > 1) {
+      const tK = randomTangents(weights, [K], opts.seed + 200);
+      owned.push(...tK);
+      variants.push(jvpVariant(m, x, y, weights, tK, [K]));
+    }
+    const tensorsBefore = tf.memory().numTensors;
+    const times = await interleave(variants, opts.warmup, reps);
+    const leaked = tf.memory().numTensors - tensorsBefore;
+    row.reps = reps;
+    row.fwdMs = median(times[0]);
+    row.jvpMs = median(times[1]);
+    row.jvpOverFwd = pairedRatio(times[1], times[0]);
+    if (K > 1) {
+      row.jvpKMs = median(times[2]);
+      row.jvpKOverFwd = pairedRatio(times[2], times[0]);
+      row.jvpKOverKJvp = pairedRatio(times[2], times[1].map(t => K * t));
+    }
+    if (leaked !== 0) {
+      row.note = `tensor count changed by ${leaked} over the timed reps`;
+    }
+  } catch (err) {
+    row.error = (err as Error).message.split('\n')[0];
+  } finally {
+    owned.forEach(t => t.dispose());
+    model?.dispose();
+  }
+  const after = tf.memory().numTensors;
+  if (after !== before && row.error == null) {
+    row.note = (row.note ? row.note + '; ' : '') + `${after - before} tensors left after dispose`;
+  }
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optional: jax-js (https://github.com/ekzhang/jax-js), `npm install --no-save @jax-js/jax`.
+// Typed here by the few members used, so that the bench type-checks without it installed.
+
+interface JaxArray {
+  readonly ref: JaxArray;
+  readonly shape: number[];
+  data(): Promise<Float32Array>;  // also releases the array (jax-js arrays are reference counted)
+  dispose(): void;
+  add(other: JaxArray): JaxArray;
+  mul(other: JaxArray|number): JaxArray;
+  sum(axis?: number): JaxArray;
+  mean(): JaxArray;
+  reshape(shape: number[]): JaxArray;
+}
+
+type JaxParams = JaxArray[];
+type JaxLoss = (p: JaxParams, x: JaxArray, y: JaxArray) => JaxArray;
+type JaxJvp = (p: JaxParams, t: JaxParams, x: JaxArray, y: JaxArray) => [JaxArray, JaxArray];
+
+interface JaxModule {
+  init(...devices: string[]): Promise<string[]>;
+  defaultDevice(device?: string): string;
+  numpy: {
+    array(data: Float32Array): JaxArray;
+    matmul(a: JaxArray, b: JaxArray): JaxArray;
+    log(a: JaxArray): JaxArray;
+    clip(a: JaxArray, lo: number, hi: number): JaxArray;
+  };
+  nn: {relu(a: JaxArray): JaxArray; softmax(a: JaxArray): JaxArray};
+  jvp(f: (p: JaxParams) => JaxArray, primals: [JaxParams], tangents: [JaxParams]): [JaxArray, JaxArray];
+  jit<F>(f: F): F&{dispose(): void};
+}
+
+function loadJax(): {jax?: JaxModule, why?: string} {
+  try {
+    require.resolve('@jax-js/jax');
+  } catch {
+    return {why: 'not installed (npm install --no-save @jax-js/jax to include it)'};
+  }
+  try {
+    return {jax: require('@jax-js/jax') as JaxModule};
+  } catch (err) {
+    return {why: `failed to load: ${(err as Error).message}`};
+  }
+}
+
+/**
+ * Times jax-js's forward and jvp (eager and jit-compiled) of the same MLP (the same weights, batch,
+ * labels, one-direction tangents and loss, copied from a tfjs MLP) next to ours on each backend,
+ * all interleaved, and prints ours/theirs.
+ */
+async function benchJax(opts: Options): Promise<string[]> {
+  const {jax, why} = loadJax();
+  if (jax == null) {
+    console.log(`\njax-js comparison skipped: @jax-js/jax ${why}.`);
+    return [];
+  }
+  // init() with no argument also probes WebGPU through `navigator`, which node 20 does not define.
+  await jax.init('wasm');
+  jax.defaultDevice('wasm');
+  const np = jax.numpy, nn = jax.nn;
+  const reps = opts.reps ?? 10;
+  const summary: string[] = [];
+  console.log(`\njax-js (@jax-js/jax ${jaxVersion()}, device wasm) vs ours, MLP 784-1024-1024-10, ` +
+              `batch ${opts.batch}, one direction:`);
+  console.log(pad(['ours on', 'ours jvp/fwd', 'jax jvp/fwd', 'jax jit jvp/fwd', 'ours/jax jvp',
+                   'ours/jax-jit jvp', 'ours jvp ms', 'jax jvp ms', 'jax jit jvp ms', '|Δtangent|rel'],
+                  [8, 13, 12, 16, 13, 17, 12, 11, 15, 14]));
+  for (const backend of opts.backends) {
+    const owned: tf.Tensor[] = [];
+    const jaxOwned: JaxArray[] = [];
+    let model: tfl.LayersModel|null = null;
+    const fns: Array<{dispose(): void}> = [];
+    try {
+      await tf.setBackend(backend);
+      await tf.ready();
+      model = buildMlp();
+      const m = model;
+      const {x, y} = randomBatch('mlp', opts.batch, opts.seed);
+      owned.push(x, y);
+      const weights = m.trainableWeights.map(w => w.read());
+      const tangents = randomTangents(weights, [], opts.seed + 100);
+      owned.push(...tangents);
+
+      const toJax = async (t: tf.Tensor) => {
+        const a = np.array(new Float32Array(await t.data())).reshape(t.shape);
+        jaxOwned.push(a);
+        return a;
+      };
+      const jw: JaxParams = [];
+      for (const w of weights) {
+        jw.push(await toJax(w));
+      }
+      const jt: JaxParams = [];
+      for (const t of tangents) {
+        jt.push(await toJax(t));
+      }
+      const jx = await toJax(x), jy = await toJax(y);
+      // The same computation as tfjs-layers' Dense layers + our loss (weights [w0,b0,w1,b1,w2,b2]).
+      const jaxLoss: JaxLoss = (p, xs, ys) => {
+        let h = nn.relu(np.matmul(xs, p[0]).add(p[1]));
+        h = nn.relu(np.matmul(h, p[2]).add(p[3]));
+        const probs = nn.softmax(np.matmul(h, p[4]).add(p[5]));
+        return np.log(np.clip(probs, 1e-7, 1 - 1e-7)).mul(ys).sum(-1).mean().mul(-1);
+      };
+      const jaxJvp: JaxJvp = (p, t, xs, ys) => jax.jvp(q => jaxLoss(q, xs, ys), [p], [t]);
+      const jitJvp = jax.jit(jaxJvp);
+      fns.push(jitJvp);
+      const refs = (ps: JaxParams) => ps.map(p => p.ref);
+
+      let lastOurs = NaN, lastTheirs = NaN;
+      const ours = jvpVariant(m, x, y, weights, tangents, []);
+      const oursTangent = async () => {
+        const t = withTangents(() => tf.tidy(() => {
+          weights.forEach((w, i) => seedTangent(w, tangents[i]));
+          return tangentOf(loss(m.apply(x, {training: true}) as tf.Tensor, y)) as tf.Tensor;
+        }));
+        lastOurs = (await t.data())[0];
+        t.dispose();
+      };
+      const variants: Variant[] = [
+        forwardVariant(m, x, y),
+        ours,
+        async () => {
+          const t0 = performance.now();
+          await jaxLoss(refs(jw), jx.ref, jy.ref).data();
+          return performance.now() - t0;
+        },
+        async () => {
+          const t0 = performance.now();
+          const [v, t] = jaxJvp(refs(jw), refs(jt), jx.ref, jy.ref);
+          const [, td] = await Promise.all([v.data(), t.data()]);
+          const ms = performance.now() - t0;
+          lastTheirs = td[0];
+          return ms;
+        },
+        async () => {
+          const t0 = performance.now();
+          const [v, t] = jitJvp(refs(jw), refs(jt), jx.ref, jy.ref);
+          await Promise.all([v.data(), t.data()]);
+          return performance.now() - t0;
+        },
+      ];
+      const times = await interleave(variants, opts.warmup, reps);
+      await oursTangent();
+      const rel = Math.abs(lastOurs - lastTheirs) / Math.max(Math.abs(lastTheirs), 1e-12);
+      const r = {
+        oursJvpFwd: pairedRatio(times[1], times[0]),
+        jaxJvpFwd: pairedRatio(times[3], times[2]),
+        jaxJitJvpFwd: pairedRatio(times[4], times[2]),
+        oursOverJax: pairedRatio(times[1], times[3]),
+        oursOverJaxJit: pairedRatio(times[1], times[4]),
+      };
+      console.log(pad([backend, x2(r.oursJvpFwd), x2(r.jaxJvpFwd), x2(r.jaxJitJvpFwd),
+                       x2(r.oursOverJax), x2(r.oursOverJaxJit), ms(median(times[1])),
+                       ms(median(times[3])), ms(median(times[4])), rel.toExponential(1)],
+                      [8, 13, 12, 16, 13, 17, 12, 11, 15, 14]));
+      summary.push(`ours(${backend})/jax-js(wasm) jvp ${x2(r.oursOverJax)} ` +
+                   `(/jit ${x2(r.oursOverJaxJit)})`);
+    } catch (err) {
+      console.log(`${backend}: jax-js comparison failed: ${(err as Error).message.split('\n')[0]}`);
+    } finally {
+      owned.forEach(t => t.dispose());
+      model?.dispose();
+      jaxOwned.forEach(a => a.dispose());
+      fns.forEach(f => f.dispose());
+    }
+  }
+  console.log('(ours/jax > 1: ours is slower. jax-js times its eager jvp and jit(jvp), ' +
+              'both read back with await .data().)');
+  return summary;
+}
+
+function jaxVersion(): string {
+  try {  // its package.json is not in its "exports": read it next to the resolved entry point
+    const dir = path.dirname(path.dirname(require.resolve('@jax-js/jax')));
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {version: string})
+        .version;
+  } catch {
+    return '?';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+function pad(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(' ');
+}
+
+const x2 = (r?: number) => r == null || !isFinite(r) ? '-' : `${r.toFixed(2)}x`;
+const ms = (t?: number) => t == null ? '-' : t.toFixed(1);
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const K = opts.directions;
+  const fallbacks = new Set<string>();
+  const warn = console.warn.bind(console);
+  console.warn = (...args: unknown[]) => {
+    const m = /kernel '([^']+)' has no JVP rule/.exec(String(args[0]));
+    if (m != null) {
+      fallbacks.add(m[1]);
+    }
+    warn(...args);
+  };
+  console.log(`jvp benchmark: batch ${opts.batch}, warm-up ${opts.warmup}, ` +
+              `reps ${opts.reps ?? 'default (wasm 10, cpu 5)'}, K = ${K} directions; ` +
+              `node ${process.version}, tfjs-core ${tf.version_core}`);
+  console.log('ratios are medians of per-round ratios (each round times every variant once, ' +
+              'in rotating order); ms are medians.\n');
+
+  const widths = [8, 6, 9, 10, 14, 9, 9, 10, 9, 5];
+  const header = pad(['backend', 'model', 'jvp/fwd', `jvp${K}/fwd`, `jvp${K}/(${K}·jvp)`,
+                      'fwd ms', 'jvp ms', `jvp${K} ms`, 'params', 'reps'], widths);
+  const rows: Row[] = [];
+  for (const backend of opts.backends) {
+    try {
+      if (!(await tf.setBackend(backend))) {
+        throw new Error('setBackend returned false');
+      }
+      await tf.ready();
+    } catch (err) {
+      rows.push({backend, model: '*', error: `backend unavailable: ${(err as Error).message}`});
+      continue;
+    }
+    if (backend === 'wasm') {
+      console.log(`wasm: SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, ` +
+                  `threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
+    }
+    for (const name of opts.models) {
+      const row = await benchModel(backend, name, opts);
+      rows.push(row);
+      console.log(row.error != null ? `${backend}/${name}: FAILED: ${row.error}` :
+                                      `${backend}/${name}: jvp/fwd ${x2(row.jvpOverFwd)}`);
+    }
+  }
+
+  console.log('\n' + header);
+  for (const r of rows) {
+    if (r.error != null) {
+      console.log(pad([r.backend, r.model, `error: ${r.error}`], [8, 6, 0]));
+      continue;
+    }
+    console.log(pad([r.backend, r.model, x2(r.jvpOverFwd), x2(r.jvpKOverFwd), x2(r.jvpKOverKJvp),
+                     ms(r.fwdMs), ms(r.jvpMs), ms(r.jvpKMs), String(r.params), String(r.reps)],
+                    widths) + (r.note ? `   (${r.note})` : ''));
+  }
+  if (fallbacks.size > 0) {
+    console.log(`\nkernels run through the gradient-derived fallback (slow; no JVP rule yet): ` +
+                [...fallbacks].sort().join(', '));
+  }
+
+  let jaxSummary: string[] = [];
+  if (opts.jaxjs && opts.models.includes('mlp')) {
+    jaxSummary = await benchJax(opts);
+  }
+
+  const ok = rows.filter(r => r.error == null);
+  const target = 2.5;
+  const within = ok.filter(r => (r.jvpOverFwd ?? Infinity) <= target).length;
+  console.log(
+      `\nRATIOS (target jvp/fwd ≤ ${target}x; FLOPs say ~2x): ` +
+      ok.map(r => `${r.backend}/${r.model} jvp/fwd ${x2(r.jvpOverFwd)}` +
+                  (K > 1 ? ` jvp${K}/fwd ${x2(r.jvpKOverFwd)} jvp${K}/(${K}·jvp) ${x2(r.jvpKOverKJvp)}` : ''))
+          .join('; ') +
+      ` | ${within}/${ok.length} within target` +
+      (rows.length > ok.length ? `, ${rows.length - ok.length} failed` : '') +
+      (jaxSummary.length > 0 ? ` | ${jaxSummary.join('; ')}` : ''));
+}
+
+main().catch(err => {
+  console.error(err);
+  process.exit(1);
+});

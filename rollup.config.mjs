@@ -1,0 +1,31 @@
+// Bundles: CJS for node (main), ESM (module), UMD and minified UMD (unpkg / jsdelivr).
+// tfjs packages stay external everywhere; in UMD they are the global `tf` and this package is
+// the global `tfjsForwardGradient`.
+import typescript from '@rollup/plugin-typescript';
+import terser from '@rollup/plugin-terser';
+
+const external = id => id.startsWith('@tensorflow/');
+const globals = {'@tensorflow/tfjs-core': 'tf', '@tensorflow/tfjs-layers': 'tf'};
+const ts = (declarations = false) => typescript({
+  tsconfig: './tsconfig.json',
+  declaration: declarations,
+  declarationDir: declarations ? 'dist/types' : undefined,
+  sourceMap: true,
+});
+const name = 'tfjsForwardGradient';
+
+export default [
+  {
+    input: 'src/index.ts', external, plugins: [ts(true)],
+    output: {file: 'dist/tfjs-forward-gradient.esm.js', format: 'es', sourcemap: true},
+  },
+  {
+    input: 'src/index.ts', external, plugins: [ts()],
+    output: [
+      {file: 'dist/tfjs-forward-gradient.node.js', format: 'cjs', sourcemap: true, exports: 'named'},
+      {file: 'dist/tfjs-forward-gradient.js', format: 'umd', name, globals, sourcemap: true, exports: 'named'},
+      {file: 'dist/tfjs-forward-gradient.min.js', format: 'umd', name, globals, sourcemap: true, exports: 'named',
+       plugins: [terser()]},
+    ],
+  },
+];

@@ -1,0 +1,120 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import {getJvpRule, jvp, listJvpRules, registerJvpRule, unregisterJvpRule} from '../../src/autodiff';
+import {UnsupportedKernelError} from '../../src/errors';
+import {describeBackends, expectClose, randn} from '../util';
+
+const TEST_KERNEL = 'FgTestScaleByTwo';
+
+/** Registers a kernel y = 2x for the current backend, built from its Multiply kernel. */
+function registerTestKernel(): void {
+  const backendName = tf.getBackend();
+  if (tf.getKernel(TEST_KERNEL, backendName) != null) {
+    return;
+  }
+  tf.registerKernel({
+    kernelName: TEST_KERNEL, backendName,
+    kernelFunc: ({inputs, backend}) => {
+      const two = tf.engine().makeTensor(new Float32Array([2]), [], 'float32', backend as tf.KernelBackend);
+      const out = tf.getKernel(tf.Multiply, backendName)!.kernelFunc(
+          {inputs: {a: inputs.x, b: two}, backend: backend as tf.KernelBackend, attrs: {}});
+      two.dispose();
+      return out;
+    },
+  });
+}
+
+const scaleByTwo = (x: tf.Tensor) => tf.engine().runKernel(TEST_KERNEL, {x}, {}) as tf.Tensor;
+
+describeBackends('tracer', () => {
+  beforeEach(registerTestKernel);
+  afterEach(() => {
+    if (tf.getGradient(TEST_KERNEL) != null) {
+      tf.unregisterGradient(TEST_KERNEL);
+    }
+    if (getJvpRule(TEST_KERNEL) != null) {
+      unregisterJvpRule(TEST_KERNEL);
+    }
+  });
+
+  it('throws an error that names a kernel with neither rule nor gradient, and leaks nothing', () => {
+    const x = randn([3]), v = randn([3]);
+    const before = tf.memory().numTensors;
+    let error: unknown;
+    try {
+      jvp(a => tf.sum(scaleByTwo(tf.exp(a))), [x], [v]);
+    } catch (e) {
+      error = e;
+    }
+    expect(error instanceof UnsupportedKernelError).toBe(true);
+    expect((error as UnsupportedKernelError).kernelName).toBe(TEST_KERNEL);
+    expect((error as Error).message).toMatch(/No JVP rule for kernel 'FgTestScaleByTwo'/);
+    expect((error as Error).message).toMatch(/registerJvpRule\('FgTestScaleByTwo'/);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, v]);
+  });
+
+  it('derives a JVP from a registered gradient, with a one-time warning', () => {
+    tf.registerGradient({kernelName: TEST_KERNEL, gradFunc: (dy: tf.Tensor|tf.Tensor[]) => ({x: () => tf.mul(dy as tf.Tensor, 2)})});
+    const warn = spyOn(console, 'warn');
+    tf.tidy(() => {
+      const x = randn([2, 3]), v = randn([2, 3]);
+      for (let i = 0; i < 2; i++) {
+        const {tangent} = jvp(scaleByTwo, [x], [v]);
+        expectClose(tangent, tf.mul(v, 2));
+      }
+      // batched tangents go through the fallback too, one direction at a time
+      const vb = randn([4, 2, 3]);
+      expectClose(jvp(scaleByTwo, [x], [vb]).tangent, tf.mul(vb, 2));
+    });
+    expect(warn.calls.count()).toBeLessThanOrEqual(1);  // once per kernel per process
+  });
+
+  it('uses a rule registered with registerJvpRule', () => {
+    registerJvpRule(TEST_KERNEL, (_inputs, tangents) => tangents.x == null ? null : tf.mul(tangents.x, 2));
+    expect(listJvpRules()).toContain(TEST_KERNEL);
+    tf.tidy(() => {
+      const x = randn([5]), v = randn([5]);
+      expectClose(jvp(scaleByTwo, [x], [v]).tangent, tf.mul(v, 2));
+    });
+  });
+
+  it('reports a rule that returns a wrongly shaped tangent, naming the kernel', () => {
+    registerJvpRule(TEST_KERNEL, (_inputs, tangents) => tf.sum(tangents.x!));
+    const x = randn([5]), v = randn([5]);
+    expect(() => jvp(scaleByTwo, [x], [v])).toThrowError(/JVP rule of kernel 'FgTestScaleByTwo'.*shape/);
+    tf.dispose([x, v]);
+  });
+
+  it('validates registerJvpRule arguments', () => {
+    expect(() => registerJvpRule('', () => null)).toThrowError(/non-empty string/);
+    expect(() => registerJvpRule('X', 3 as unknown as () => null)).toThrowError(/must be a function/);
+    expect(() => unregisterJvpRule('NoSuchKernelAnywhere')).toThrowError(/has no JVP rule/);
+  });
+
+  it('traces a tfjs-layers Dense (fused kernel in customGrad) + softmaxCrossEntropy under IS_TEST', () => {
+    tf.tidy(() => {
+      const layer = tfl.layers.dense({units: 4, activation: 'relu', inputShape: [3]});
+      const x = randn([5, 3]), labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 0], 'int32'), 4);
+      layer.apply(x);  // build
+      const weights = layer.trainableWeights.map(w => w.read() as tf.Variable);
+      const vs = weights.map(w => randn(w.shape));
+      const loss = () => tf.losses.softmaxCrossEntropy(labels, layer.apply(x) as tf.Tensor) as tf.Scalar;
+      // Exact reference by reverse mode (outside IS_TEST: tfjs's own softmaxCrossEntropy backprop
+      // trips its leak checker there).
+      const {grads} = tf.variableGrads(loss, weights);
+      const expected = weights.reduce((acc, w, i) => tf.add(acc, tf.sum(tf.mul(grads[w.name], vs[i]))), tf.scalar(0));
+      const wasTest = tf.env().getBool('IS_TEST');
+      tf.env().set('IS_TEST', true);
+      let tangent: tf.Tensor;
+      try {
+        tangent = jvp(() => loss(), weights, vs).tangent;
+      } finally {
+        tf.env().set('IS_TEST', wasTest);
+      }
+      expectClose(tangent, expected, 1e-4, 1e-6);
+      layer.dispose();
+    });
+  });
+});
