@@ -258,6 +258,30 @@ function pairedRatio(a: number[], b: number[]): number {
   return median(a.map((v, i) => v / b[i]));
 }
 
+/**
+ * Multiply-adds of the layers with a kernel (Dense, Conv2D): the forward pass does y = x·W
+ * (out elements × fan-in each); the tangent pass does ẋ·W + x·Ẇ, i.e. twice that, except in the
+ * first such layer, whose input x has no tangent (only x·Ẇ). Elementwise ops are ignored, so the
+ * ideal ratios are (forward + tangent) / forward and (forward + K·tangent) / forward.
+ */
+function layerMacs(model: tfl.LayersModel, batch: number): {forward: number, tangent: number} {
+  let forward = 0, tangent = 0, first = true;
+  for (const layer of model.layers) {
+    const kernel = layer.trainableWeights.find(w => w.shape.length >= 2);
+    if (kernel == null) {
+      continue;
+    }
+    const outShape = layer.outputShape as (number|null)[];
+    const outElems = outShape.reduce((p: number, d) => p * (d ?? batch), 1);
+    const fanIn = kernel.shape.slice(0, -1).reduce((p: number, d) => p * (d ?? 1), 1);
+    const m = outElems * fanIn;
+    forward += m;
+    tangent += first ? m : 2 * m;
+    first = false;
+  }
+  return {forward, tangent};
+}
+
 // ---------------------------------------------------------------------------------------------
 // One backend × model
 
@@ -270,6 +294,9 @@ interface Row {
   jvpOverFwd?: number;
   jvpKOverFwd?: number;
   jvpKOverKJvp?: number;
+  /** jvp/fwd and jvpK/fwd that the multiply-add count of the Dense/Conv layers alone predicts. */
+  idealJvp?: number;
+  idealJvpK?: number;
   params?: number;
   reps?: number;
   note?: string;
@@ -290,6 +317,9 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
     owned.push(x, y);
     const weights = m.trainableWeights.map(w => w.read());
     row.params = weights.reduce((s, w) => s + w.size, 0);
+    const macs = layerMacs(m, opts.batch);
+    row.idealJvp = (macs.forward + macs.tangent) / macs.forward;
+    row.idealJvpK = (macs.forward + Math.max(K, 1) * macs.tangent) / macs.forward;
     const t1 = randomTangents(weights, [], opts.seed + 100);
     owned.push(...t1);
     const variants = [forwardVariant(m, x, y), jvpVariant(m, x, y, weights, t1, [])];
@@ -513,8 +543,21 @@ function jaxVersion(): string {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-function pad(cells: string[], widths: number[]): string {
-  return cells.map((c, i) => i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i])).join(' ');
+interface Column<R> {
+  head: string;
+  cell: (r: R) => string;
+  /** Left-aligned (labels); numbers are right-aligned. */
+  left?: boolean;
+}
+
+/** Prints a table whose column widths fit the header and every cell. */
+function printTable<R>(columns: Column<R>[], rows: R[], suffix: (r: R) => string = () => ''): void {
+  const cells = rows.map(r => columns.map(c => c.cell(r)));
+  const widths = columns.map((c, i) => Math.max(c.head.length, ...cells.map(row => row[i].length)));
+  const line = (vals: string[]) =>
+      vals.map((v, i) => columns[i].left ? v.padEnd(widths[i]) : v.padStart(widths[i])).join('  ');
+  console.log(line(columns.map(c => c.head)));
+  cells.forEach((row, i) => console.log(line(row) + suffix(rows[i])));
 }
 
 const x2 = (r?: number) => r == null || !isFinite(r) ? '-' : `${r.toFixed(2)}x`;

@@ -14,6 +14,9 @@ require('@tensorflow/tfjs-layers');  // registers tfjs's gradients (reverse-mode
 process.on('unhandledRejection', e => { throw e; });
 
 (async () => {
+  if (backends.includes('webgpu')) {
+    console.log('webgpu adapter:', await require('./node-webgpu').setupNodeWebGPU());
+  }
   const jasmine = new Jasmine({projectBaseDir: path.resolve(__dirname, '..')});
   const filter = process.argv[2];
   jasmine.loadConfig({

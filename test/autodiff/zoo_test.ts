@@ -157,6 +157,11 @@ describeBackends('JVP model zoo', backend => {
             .withContext(`${label}: loss ${primal} in forward mode vs ${oracleLoss} in reverse mode`)
             .toBeLessThanOrEqual(1e-5 * Math.abs(oracleLoss) + 1e-6);
         const bound = (RTOL * mag + ATOL) * tolScale();
+        if (verbose) {
+          console.log(`\n[zoo ${backend}] ${label}: JVP ${dd} vs ${expected}, ` +
+                      `|diff|/Σ|g·v| = ${(Math.abs(dd - expected) / mag).toExponential(2)}`);
+        }
+        expect(mag).withContext(`${label}: the loss does not depend on the weights`).toBeGreaterThan(0);
         expect(Math.abs(dd - expected))
             .withContext(`${label} [${backend}]: JVP ${dd} vs Σ⟨grad, v⟩ ${expected} (Σ|g·v| = ${mag})`)
             .toBeLessThanOrEqual(bound);
