@@ -47,7 +47,11 @@ module.exports = function(config) {
                 '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
       },
     },
-    client: {jasmine: {random: false, timeoutInterval: 120000}, captureConsole: false},
+    client: {
+      jasmine: {random: false, timeoutInterval: 120000},
+      captureConsole: !!process.env.FG_KARMA_GREP,
+      args: process.env.FG_KARMA_GREP ? ['--grep', process.env.FG_KARMA_GREP] : [],
+    },
     browserNoActivityTimeout: 600000,
     browserDisconnectTimeout: 60000,
     captureTimeout: 120000,

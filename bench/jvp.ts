@@ -35,42 +35,59 @@ interface Options {
   batch: number;
   /** Timed reps per backend (undefined: the backend's default). */
   reps?: number;
-  warmup: number;
+  /** Untimed warm-up runs per variant (undefined: the backend's default). */
+  warmup?: number;
   directions: number;
   jaxjs: boolean;
   seed: number;
 }
 
 const DEFAULT_REPS: Record<string, number> = {wasm: 10, cpu: 5};
+const DEFAULT_WARMUP: Record<string, number> = {wasm: 2, cpu: 1};
+
+function repsOf(opts: Options, backend: string): {reps: number, warmup: number} {
+  return {
+    reps: opts.reps ?? DEFAULT_REPS[backend] ?? 10,
+    warmup: opts.warmup ?? DEFAULT_WARMUP[backend] ?? 2,
+  };
+}
+
+/** A bad command line: printed without a stack trace. */
+class UsageError extends Error {}
 
 const USAGE = `usage: node build/bench/jvp.js [options]
   --backends LIST    comma-separated tfjs backends (default: cpu,wasm)
   --models LIST      comma-separated subset of ${MODEL_NAMES.join(',')} (default: all)
   --batch N          examples per batch (default: 128)
   --reps N           timed reps per variant (default: wasm 10, cpu 5, others 10)
-  --warmup N         untimed warm-up runs per variant (default: 2)
+  --warmup N         untimed warm-up runs per variant (default: wasm 2, cpu 1, others 2)
   --directions K     tangent directions of the batched variant; 0 or 1 skips it (default: 8)
   --no-jaxjs         skip the optional @jax-js/jax comparison
   --seed N           seed of the random weights, inputs and tangents (default: 1)
   --help`;
 
+const FLAGS = {
+  backends: {type: 'string', default: 'cpu,wasm'},
+  models: {type: 'string', default: MODEL_NAMES.join(',')},
+  batch: {type: 'string', default: '128'},
+  reps: {type: 'string'},
+  warmup: {type: 'string'},
+  directions: {type: 'string', default: '8'},
+  'no-jaxjs': {type: 'boolean', default: false},
+  seed: {type: 'string', default: '1'},
+  help: {type: 'boolean', default: false},
+} as const;
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({args: argv, options: FLAGS, strict: true, allowPositionals: false}).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${USAGE}`);
+  }
+}
+
 function parseOptions(argv: string[]): Options {
-  const {values} = parseArgs({
-    args: argv,
-    options: {
-      backends: {type: 'string', default: 'cpu,wasm'},
-      models: {type: 'string', default: MODEL_NAMES.join(',')},
-      batch: {type: 'string', default: '128'},
-      reps: {type: 'string'},
-      warmup: {type: 'string', default: '2'},
-      directions: {type: 'string', default: '8'},
-      'no-jaxjs': {type: 'boolean', default: false},
-      seed: {type: 'string', default: '1'},
-      help: {type: 'boolean', default: false},
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const values = parseFlags(argv);
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
@@ -78,7 +95,7 @@ function parseOptions(argv: string[]): Options {
   const int = (name: string, s: string|undefined, min: number): number => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < min) {
-      throw new Error(`--${name} must be an integer ≥ ${min}. Received: ${s}.\n${USAGE}`);
+      throw new UsageError(`--${name} must be an integer ≥ ${min}. Received: ${s}.\n${USAGE}`);
     }
     return n;
   };
@@ -86,7 +103,7 @@ function parseOptions(argv: string[]): Options {
   const models = list(values.models);
   for (const m of models) {
     if (!(MODEL_NAMES as readonly string[]).includes(m)) {
-      throw new Error(`--models: unknown model '${m}' (known: ${MODEL_NAMES.join(', ')}).`);
+      throw new UsageError(`--models: unknown model '${m}' (known: ${MODEL_NAMES.join(', ')}).`);
     }
   }
   return {
@@ -94,7 +111,7 @@ function parseOptions(argv: string[]): Options {
     models: models as ModelName[],
     batch: int('batch', values.batch, 1),
     reps: values.reps == null ? undefined : int('reps', values.reps, 1),
-    warmup: int('warmup', values.warmup, 0),
+    warmup: values.warmup == null ? undefined : int('warmup', values.warmup, 0),
     directions: int('directions', values.directions, 0),
     jaxjs: !values['no-jaxjs'],
     seed: int('seed', values.seed, 0),
@@ -247,15 +264,26 @@ async function interleave(variants: Variant[], warmup: number, reps: number): Pr
   return times;
 }
 
-function median(xs: number[]): number {
+/** Linear-interpolated quantile q ∈ [0, 1] of xs. */
+function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+  const pos = (s.length - 1) * q, lo = Math.floor(pos), hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+function median(xs: number[]): number {
+  return quantile(xs, 0.5);
 }
 
 /** Median of the per-round ratios a[i] / b[i] (paired: both timed in the same round). */
 function pairedRatio(a: number[], b: number[]): number {
   return median(a.map((v, i) => v / b[i]));
+}
+
+/** Interquartile range of the per-round ratios a[i] / b[i], as 'p25–p75'. */
+function pairedSpread(a: number[], b: number[]): string {
+  const r = a.map((v, i) => v / b[i]);
+  return `${quantile(r, 0.25).toFixed(2)}–${quantile(r, 0.75).toFixed(2)}`;
 }
 
 /**
@@ -292,6 +320,8 @@ interface Row {
   jvpMs?: number;
   jvpKMs?: number;
   jvpOverFwd?: number;
+  /** Interquartile range of the per-round jvp/fwd ratios (how noisy the machine was). */
+  jvpOverFwdIqr?: string;
   jvpKOverFwd?: number;
   jvpKOverKJvp?: number;
   /** jvp/fwd and jvpK/fwd that the multiply-add count of the Dense/Conv layers alone predicts. */
@@ -305,7 +335,7 @@ interface Row {
 
 async function benchModel(backend: string, name: ModelName, opts: Options): Promise<Row> {
   const row: Row = {backend, model: name};
-  const reps = opts.reps ?? DEFAULT_REPS[backend] ?? 10;
+  const {reps, warmup} = repsOf(opts, backend);
   const K = opts.directions;
   const owned: tf.Tensor[] = [];
   let model: tfl.LayersModel|null = null;
@@ -329,12 +359,13 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
       variants.push(jvpVariant(m, x, y, weights, tK, [K]));
     }
     const tensorsBefore = tf.memory().numTensors;
-    const times = await interleave(variants, opts.warmup, reps);
+    const times = await interleave(variants, warmup, reps);
     const leaked = tf.memory().numTensors - tensorsBefore;
     row.reps = reps;
     row.fwdMs = median(times[0]);
     row.jvpMs = median(times[1]);
     row.jvpOverFwd = pairedRatio(times[1], times[0]);
+    row.jvpOverFwdIqr = pairedSpread(times[1], times[0]);
     if (K > 1) {
       row.jvpKMs = median(times[2]);
       row.jvpKOverFwd = pairedRatio(times[2], times[0]);
@@ -418,13 +449,23 @@ async function benchJax(opts: Options): Promise<string[]> {
   await jax.init('wasm');
   jax.defaultDevice('wasm');
   const np = jax.numpy, nn = jax.nn;
-  const reps = opts.reps ?? 10;
   const summary: string[] = [];
   console.log(`\njax-js (@jax-js/jax ${jaxVersion()}, device wasm) vs ours, MLP 784-1024-1024-10, ` +
               `batch ${opts.batch}, one direction:`);
-  console.log(pad(['ours on', 'ours jvp/fwd', 'jax jvp/fwd', 'jax jit jvp/fwd', 'ours/jax jvp',
-                   'ours/jax-jit jvp', 'ours jvp ms', 'jax jvp ms', 'jax jit jvp ms', '|Δtangent|rel'],
-                  [8, 13, 12, 16, 13, 17, 12, 11, 15, 14]));
+  interface JaxRow {
+    backend: string;
+    oursJvpFwd: number;
+    jaxJvpFwd: number;
+    jaxJitJvpFwd: number;
+    oursOverJaxFwd: number;
+    oursOverJax: number;
+    oursOverJaxJit: number;
+    oursJvpMs: number;
+    jaxJvpMs: number;
+    jaxJitJvpMs: number;
+    rel: number;
+  }
+  const jaxRows: JaxRow[] = [];
   for (const backend of opts.backends) {
     const owned: tf.Tensor[] = [];
     const jaxOwned: JaxArray[] = [];
@@ -500,22 +541,26 @@ async function benchJax(opts: Options): Promise<string[]> {
           return performance.now() - t0;
         },
       ];
-      const times = await interleave(variants, opts.warmup, reps);
+      const {reps, warmup} = repsOf(opts, backend);
+      const times = await interleave(variants, warmup, reps);
       await oursTangent();
       const rel = Math.abs(lastOurs - lastTheirs) / Math.max(Math.abs(lastTheirs), 1e-12);
-      const r = {
+      const r: JaxRow = {
+        backend,
         oursJvpFwd: pairedRatio(times[1], times[0]),
         jaxJvpFwd: pairedRatio(times[3], times[2]),
         jaxJitJvpFwd: pairedRatio(times[4], times[2]),
+        oursOverJaxFwd: pairedRatio(times[0], times[2]),
         oursOverJax: pairedRatio(times[1], times[3]),
         oursOverJaxJit: pairedRatio(times[1], times[4]),
+        oursJvpMs: median(times[1]),
+        jaxJvpMs: median(times[3]),
+        jaxJitJvpMs: median(times[4]),
+        rel,
       };
-      console.log(pad([backend, x2(r.oursJvpFwd), x2(r.jaxJvpFwd), x2(r.jaxJitJvpFwd),
-                       x2(r.oursOverJax), x2(r.oursOverJaxJit), ms(median(times[1])),
-                       ms(median(times[3])), ms(median(times[4])), rel.toExponential(1)],
-                      [8, 13, 12, 16, 13, 17, 12, 11, 15, 14]));
+      jaxRows.push(r);
       summary.push(`ours(${backend})/jax-js(wasm) jvp ${x2(r.oursOverJax)} ` +
-                   `(/jit ${x2(r.oursOverJaxJit)})`);
+                   `(vs jit ${x2(r.oursOverJaxJit)})`);
     } catch (err) {
       console.log(`${backend}: jax-js comparison failed: ${(err as Error).message.split('\n')[0]}`);
     } finally {
@@ -525,6 +570,19 @@ async function benchJax(opts: Options): Promise<string[]> {
       fns.forEach(f => f.dispose());
     }
   }
+  printTable<JaxRow>([
+    {head: 'ours on', cell: r => r.backend, left: true},
+    {head: 'ours/jax jvp', cell: r => x2(r.oursOverJax)},
+    {head: 'ours/jax-jit jvp', cell: r => x2(r.oursOverJaxJit)},
+    {head: 'ours/jax fwd', cell: r => x2(r.oursOverJaxFwd)},
+    {head: 'ours jvp/fwd', cell: r => x2(r.oursJvpFwd)},
+    {head: 'jax jvp/fwd', cell: r => x2(r.jaxJvpFwd)},
+    {head: 'jax-jit jvp/fwd', cell: r => x2(r.jaxJitJvpFwd)},
+    {head: 'ours jvp ms', cell: r => ms(r.oursJvpMs)},
+    {head: 'jax jvp ms', cell: r => ms(r.jaxJvpMs)},
+    {head: 'jax-jit jvp ms', cell: r => ms(r.jaxJitJvpMs)},
+    {head: '|Δtangent|/|tangent|', cell: r => r.rel.toExponential(1)},
+  ], jaxRows);
   console.log('(ours/jax > 1: ours is slower. jax-js times its eager jvp and jit(jvp), ' +
               'both read back with await .data().)');
   return summary;
@@ -575,15 +633,13 @@ async function main(): Promise<void> {
     }
     warn(...args);
   };
-  console.log(`jvp benchmark: batch ${opts.batch}, warm-up ${opts.warmup}, ` +
+  console.log(`jvp benchmark: batch ${opts.batch}, ` +
+              `warm-up ${opts.warmup ?? 'default (wasm 2, cpu 1)'}, ` +
               `reps ${opts.reps ?? 'default (wasm 10, cpu 5)'}, K = ${K} directions; ` +
               `node ${process.version}, tfjs-core ${tf.version_core}`);
   console.log('ratios are medians of per-round ratios (each round times every variant once, ' +
               'in rotating order); ms are medians.\n');
 
-  const widths = [8, 6, 9, 10, 14, 9, 9, 10, 9, 5];
-  const header = pad(['backend', 'model', 'jvp/fwd', `jvp${K}/fwd`, `jvp${K}/(${K}·jvp)`,
-                      'fwd ms', 'jvp ms', `jvp${K} ms`, 'params', 'reps'], widths);
   const rows: Row[] = [];
   for (const backend of opts.backends) {
     try {
@@ -607,16 +663,33 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log('\n' + header);
-  for (const r of rows) {
-    if (r.error != null) {
-      console.log(pad([r.backend, r.model, `error: ${r.error}`], [8, 6, 0]));
-      continue;
-    }
-    console.log(pad([r.backend, r.model, x2(r.jvpOverFwd), x2(r.jvpKOverFwd), x2(r.jvpKOverKJvp),
-                     ms(r.fwdMs), ms(r.jvpMs), ms(r.jvpKMs), String(r.params), String(r.reps)],
-                    widths) + (r.note ? `   (${r.note})` : ''));
+  const batched = K > 1;
+  const columns: Column<Row>[] = [
+    {head: 'backend', cell: r => r.backend, left: true},
+    {head: 'model', cell: r => r.model, left: true},
+    {head: 'jvp/fwd', cell: r => x2(r.jvpOverFwd)},
+    {head: 'IQR', cell: r => r.jvpOverFwdIqr ?? '-'},
+    {head: '(ideal)', cell: r => x2(r.idealJvp)},
+    ...(batched ? [
+      {head: `jvp${K}/fwd`, cell: (r: Row) => x2(r.jvpKOverFwd)},
+      {head: '(ideal)', cell: (r: Row) => x2(r.idealJvpK)},
+      {head: `jvp${K}/(${K}·jvp)`, cell: (r: Row) => x2(r.jvpKOverKJvp)},
+      {head: '(ideal)', cell: (r: Row) => x2(r.idealJvpK! / (K * r.idealJvp!))},
+    ] : []),
+    {head: 'fwd ms', cell: r => ms(r.fwdMs)},
+    {head: 'jvp ms', cell: r => ms(r.jvpMs)},
+    ...(batched ? [{head: `jvp${K} ms`, cell: (r: Row) => ms(r.jvpKMs)}] : []),
+    {head: 'params', cell: r => r.params == null ? '-' : String(r.params)},
+    {head: 'reps', cell: r => r.reps == null ? '-' : String(r.reps)},
+  ];
+  const ok = rows.filter(r => r.error == null);
+  console.log('');
+  printTable(columns, ok, r => r.note ? `   (${r.note})` : '');
+  for (const r of rows.filter(r => r.error != null)) {
+    console.log(`${r.backend}/${r.model}: error: ${r.error}`);
   }
+  console.log('(ideal: what the multiply-adds of the Dense/Conv layers alone predict; see ' +
+              'bench/README.md)');
   if (fallbacks.size > 0) {
     console.log(`\nkernels run through the gradient-derived fallback (slow; no JVP rule yet): ` +
                 [...fallbacks].sort().join(', '));
@@ -627,13 +700,12 @@ async function main(): Promise<void> {
     jaxSummary = await benchJax(opts);
   }
 
-  const ok = rows.filter(r => r.error == null);
   const target = 2.5;
   const within = ok.filter(r => (r.jvpOverFwd ?? Infinity) <= target).length;
   console.log(
-      `\nRATIOS (target jvp/fwd ≤ ${target}x; FLOPs say ~2x): ` +
+      `\nRATIOS (issue target jvp/fwd ≤ ${target}x): ` +
       ok.map(r => `${r.backend}/${r.model} jvp/fwd ${x2(r.jvpOverFwd)}` +
-                  (K > 1 ? ` jvp${K}/fwd ${x2(r.jvpKOverFwd)} jvp${K}/(${K}·jvp) ${x2(r.jvpKOverKJvp)}` : ''))
+                  (batched ? ` jvp${K}/fwd ${x2(r.jvpKOverFwd)} jvp${K}/(${K}·jvp) ${x2(r.jvpKOverKJvp)}` : ''))
           .join('; ') +
       ` | ${within}/${ok.length} within target` +
       (rows.length > ok.length ? `, ${rows.length - ok.length} failed` : '') +
@@ -641,6 +713,6 @@ async function main(): Promise<void> {
 }
 
 main().catch(err => {
-  console.error(err);
+  console.error(err instanceof UsageError ? err.message : err);
   process.exit(1);
 });

@@ -25,11 +25,6 @@ export type Head = 'linear'|'softmax'|'sigmoid'|'softplus';
 export interface BuildOptions {
   /** Activation of the output layer. */
   head: Head;
-  /**
-   * Rate of the model's Dropout layers (default 0.25). Dropout layers get a fixed seed, so two
-   * forward passes of one model in training mode drop the same units.
-   */
-  dropoutRate?: number;
 }
 
 /** A model of the zoo. */
@@ -109,12 +104,15 @@ const cnn: ZooModel = {
   name: 'cnn',
   build: opts => reseed(tfl.sequential({
     layers: [
-      L.conv2d({inputShape: [8, 8, 2], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu'}),
+      L.conv2d(
+          {inputShape: [8, 8, 2], filters: 4, kernelSize: 3, padding: 'same', activation: 'relu'}),
       L.batchNormalization(),
       L.maxPooling2d({poolSize: 2}),
       L.conv2d({filters: 4, kernelSize: 3, strides: 1, padding: 'valid', activation: 'relu'}),
       L.averagePooling2d({poolSize: 2}),
-      L.dropout({rate: opts.dropoutRate ?? 0.25, seed: 7}),
+      // A fixed seed: every forward pass in training mode drops the same units, so the forward and
+      // reverse passes of the correctness check see the same function.
+      L.dropout({rate: 0.25, seed: 7}),
       L.flatten(),
       head(opts),
     ],
@@ -236,9 +234,11 @@ const plumbing: ZooModel = {
         layer.apply(x) as tfl.SymbolicTensor;
     const x = tfl.input({shape: [8, 8, 2]});
     const a = ap(L.conv2d({filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh'}), x);
-    const b = ap(L.cropping2D({cropping: [[2, 0], [1, 1]]}), ap(L.zeroPadding2d({padding: [1, 1]}), x));
-    let h = ap(L.concatenate({axis: -1}), [a, b]);         // [8, 8, 5]
-    h = ap(L.maxPooling2d({poolSize: 3, strides: 2}), h);  // [3, 3, 5]
+    // Pad and crop a (not x, which has no tangent), shifting it by one row.
+    const padded = ap(L.zeroPadding2d({padding: [1, 1]}), a);
+    const b = ap(L.cropping2D({cropping: [[2, 0], [1, 1]]}), padded);
+    let h = ap(L.concatenate({axis: -1}), [a, b]);         // [8, 8, 6]
+    h = ap(L.maxPooling2d({poolSize: 3, strides: 2}), h);  // [3, 3, 6]
     h = ap(L.flatten(), h);
     return reseed(tfl.model({inputs: x, outputs: ap(head(opts), h)}));
   },
@@ -272,16 +272,49 @@ const upsampling: ZooModel = {
 };
 
 /**
- * (10) Recurrent: LSTM → GRU → SimpleRNN. The recurrent kernels use glorotUniform: the default
- * orthogonal initializer of tfjs-layers 4.22 calls `Tensor.flatten()`, a chained op tfjs-core 4.22
- * no longer has (TypeError: rMat.flatten is not a function). reseed() overwrites them anyway.
+ * (10) A decoder-like stack: Conv2DTranspose (Conv2DBackpropInput), a strided Conv2D with elu,
+ * GlobalMaxPooling2D and a BatchNormalization of rank-2 activations.
+ */
+const decoder: ZooModel = {
+  name: 'decoder',
+  build: opts => reseed(tfl.sequential({
+    layers: [
+      L.conv2dTranspose({
+        inputShape: [4, 4, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same',
+        activation: 'relu',
+      }),                                                  // [8, 8, 3]
+      // Not dilated: tfjs has no gradient of a dilated Conv2D ("dilation rates greater than 1 are
+      // not yet supported in gradients"), so the oracle could not check it.
+      L.conv2d({filters: 3, kernelSize: 3, strides: 2, padding: 'valid', activation: 'elu'}),
+      L.globalMaxPooling2d({}),
+      L.batchNormalization(),
+      head(opts),
+    ],
+  })),
+  input: () => randn([BATCH, 4, 4, 2]),
+  oracleKernels: CONV2D_GRADS,
+};
+
+/**
+ * (11) Recurrent: LSTM → TimeDistributed(Dense) → Bidirectional(GRU) → SimpleRNN. The recurrent
+ * kernels use glorotUniform: the default orthogonal initializer of tfjs-layers 4.22 calls
+ * `Tensor.flatten()`, a chained op tfjs-core 4.22 does not have (TypeError: rMat.flatten is not a
+ * function). reseed() overwrites the weights anyway.
  */
 const rnn: ZooModel = {
   name: 'rnn',
   build: opts => reseed(tfl.sequential({
     layers: [
-      L.lstm({inputShape: [SEQ, 3], units: 4, returnSequences: true, recurrentInitializer: 'glorotUniform'}),
-      L.gru({units: 4, returnSequences: true, recurrentInitializer: 'glorotUniform'}),
+      L.lstm({
+        inputShape: [SEQ, 3], units: 4, returnSequences: true,
+        recurrentInitializer: 'glorotUniform',
+      }),
+      L.timeDistributed({layer: L.dense({units: 3, activation: 'tanh'})}),
+      L.bidirectional({
+        layer: L.gru({units: 3, returnSequences: true, recurrentInitializer: 'glorotUniform'}) as
+            tfl.RNN,
+        mergeMode: 'concat',
+      }),
       L.simpleRNN({units: 4, recurrentInitializer: 'glorotUniform'}),
       head(opts),
     ],
@@ -291,7 +324,7 @@ const rnn: ZooModel = {
 };
 
 /**
- * (11) Every activation of tfjs-layers, as Dense activations and as activation layers. Not
+ * (12) Every activation of tfjs-layers, as Dense activations and as activation layers. Not
  * ThresholdedReLU: it computes x·cast(x > θ), and tfjs's reverse mode (the oracle, and model.fit)
  * fails on it ("gradient function not found for Greater").
  */
@@ -318,8 +351,8 @@ const activations: ZooModel = {
 
 /** Every model of the zoo. */
 export const ZOO_MODELS: ZooModel[] =
-    [mlp, cnn, separable, layerNorm, embedding, mixer, conv1d, plumbing, upsampling, rnn,
-     activations];
+    [mlp, cnn, separable, layerNorm, embedding, mixer, conv1d, plumbing, upsampling, decoder,
+     rnn, activations];
 
 /** Names of the built-in losses of tfjs-layers (losses.ts `lossesMap`). */
 export type LossName =
@@ -347,18 +380,23 @@ function classes(): tf.Tensor1D {
   return tf.tensor1d(Array.from({length: BATCH}, (_, i) => i % NUM_CLASSES), 'int32');
 }
 
+/** Labels ±1: +1 for the class of the example, −1 for the others. */
+function plusMinusOne(): Tensor {
+  return tf.tidy(() => tf.sub(tf.mul(oneHot(), 2), 1));
+}
+
 /** Every built-in loss of tfjs-layers with a head and targets it suits. */
 export const ZOO_LOSSES: ZooLoss[] = [
   {name: 'meanSquaredError', head: 'linear', targets: () => randn(shape)},
   {name: 'meanAbsoluteError', head: 'linear', targets: () => randn(shape)},
   // Targets away from 0 (the loss divides by |yTrue|).
   {name: 'meanAbsolutePercentageError', head: 'linear', targets: () => tf.tidy(() =>
-       tf.mul(randu(shape, 0.5, 2), tf.sub(tf.mul(tf.cast(tf.greater(randn(shape), 0), 'float32'), 2), 1)))},
+       tf.mul(randu(shape, 0.5, 2), tf.sign(randn(shape))))},
   // Positive predictions and targets (the loss clips both at epsilon).
   {name: 'meanSquaredLogarithmicError', head: 'softplus', targets: () => randu(shape, 0.1, 2)},
   // Hinge losses take ±1 targets.
-  {name: 'squaredHinge', head: 'linear', targets: () => tf.tidy(() => tf.sub(tf.mul(oneHot(), 2), 1))},
-  {name: 'hinge', head: 'linear', targets: () => tf.tidy(() => tf.sub(tf.mul(oneHot(), 2), 1))},
+  {name: 'squaredHinge', head: 'linear', targets: plusMinusOne},
+  {name: 'hinge', head: 'linear', targets: plusMinusOne},
   {name: 'categoricalHinge', head: 'linear', targets: oneHot},
   {name: 'logcosh', head: 'linear', targets: () => randn(shape)},
   {name: 'categoricalCrossentropy', head: 'softmax', targets: oneHot},
@@ -368,13 +406,17 @@ export const ZOO_LOSSES: ZooLoss[] = [
   {name: 'binaryCrossentropy', head: 'sigmoid', targets: () => tf.tidy(() =>
        tf.cast(tf.greater(randn(shape), 0), 'float32'))},
   // Soft target distributions.
-  {name: 'kullbackLeiblerDivergence', head: 'softmax', targets: () => tf.tidy(() => tf.softmax(randn(shape)))},
+  {name: 'kullbackLeiblerDivergence', head: 'softmax',
+   targets: () => tf.tidy(() => tf.softmax(randn(shape)))},
   {name: 'poisson', head: 'softplus', targets: () => tf.tidy(() => tf.floor(randu(shape, 0, 4)))},
   {name: 'cosineProximity', head: 'linear', targets: () => randn(shape)},
 ];
 
+/** A per-example loss: targets and predictions [BATCH, NUM_CLASSES] → losses [BATCH]. */
+export type LossFn = (yTrue: Tensor, yPred: Tensor) => Tensor;
+
 /** The loss function tfjs-layers resolves a loss name to (what `compile({loss: name})` uses). */
-export function lossFunction(model: tfl.LayersModel, name: LossName): (yTrue: Tensor, yPred: Tensor) => Tensor {
+export function lossFunction(model: tfl.LayersModel, name: LossName): LossFn {
   model.compile({loss: name, optimizer: 'sgd'});
   // A Sequential keeps its compiled state in an inner LayersModel.
   const m = (model as unknown as {model?: tfl.LayersModel}).model ?? model;
@@ -386,8 +428,7 @@ export function lossFunction(model: tfl.LayersModel, name: LossName): (yTrue: Te
  * the per-example loss of the forward pass in training mode, plus the regularization losses.
  */
 export function trainingLoss(
-    model: tfl.LayersModel, lossFn: (yTrue: Tensor, yPred: Tensor) => Tensor, x: Tensor,
-    y: Tensor): tf.Scalar {
+    model: tfl.LayersModel, lossFn: LossFn, x: Tensor, y: Tensor): tf.Scalar {
   return tf.tidy(() => {
     const out = model.apply(x, {training: true}) as Tensor;
     let loss = tf.mean(lossFn(y, out)) as tf.Scalar;

@@ -53,9 +53,12 @@ function unfoldFromOutputAxis(y: Tensor, axis: number, outer: number, ctx: JvpCo
   const B = batchSize(ctx);
   const s = y.shape;
   const inner = s[axis] / (outer * B);
-  const split = [...s.slice(0, axis), outer, B, inner, ...s.slice(axis + 1)];
+  // Leave out a unit `outer` axis: WebGL transposes at most rank 6 (Conv3D outputs are rank 5).
+  const split = outer === 1 ? [...s.slice(0, axis), B, inner, ...s.slice(axis + 1)] :
+                              [...s.slice(0, axis), outer, B, inner, ...s.slice(axis + 1)];
+  const bAxis = outer === 1 ? axis : axis + 1;
   const y1 = tf.reshape(y, split);
-  const perm = [axis + 1, ...split.map((_, i) => i).filter(i => i !== axis + 1)];
+  const perm = [bAxis, ...split.map((_, i) => i).filter(i => i !== bAxis)];
   const moved = tf.transpose(y1, perm);
   const out = s.slice();
   out[axis] = outer * inner;
@@ -171,14 +174,24 @@ function windows3D(x: Tensor, info: tf.backend_util.Conv3DInfo, padValue: number
   const pd = windowPadding(info.inDepth, od, fd, sd, info.padInfo.front);
   const ph = windowPadding(info.inHeight, oh, fh, sh, info.padInfo.top);
   const pw = windowPadding(info.inWidth, ow, fw, sw, info.padInfo.left);
-  const xp = tf.pad(x, [[0, 0], pd, ph, pw, [0, 0]], padValue);
+  // Pad as rank 4 (width and channels merged): WebGL's packed rank-5 pad shader does not compile.
+  const [, D, H, W] = x.shape;
+  const xp = tf.reshape(
+      tf.pad(tf.reshape(x, [N, D, H, W * C]), [[0, 0], pd, ph, [pw[0] * C, pw[1] * C]], padValue),
+      [N, D + pd[0] + pd[1], H + ph[0] + ph[1], W + pw[0] + pw[1], C]);
   const cols: Tensor[] = [];
   for (let i = 0; i < fd; i++) {
     for (let j = 0; j < fh; j++) {
       for (let k = 0; k < fw; k++) {
+        // Strided slices of rank ≤ 4 only (WebGL's rank-5 strided slice shader does not compile):
+        // depth first on [N, D, H·W·C], then height and width on [N·outD, H, W, C].
+        const [, Dp, Hp, Wp] = xp.shape;
+        const depth = tf.stridedSlice(
+            tf.reshape(xp, [N, Dp, Hp * Wp * C]), [0, i, 0], [N, i + (od - 1) * sd + 1, Hp * Wp * C],
+            [1, sd, 1]);
         const s = tf.stridedSlice(
-            xp, [0, i, j, k, 0], [N, i + (od - 1) * sd + 1, j + (oh - 1) * sh + 1, k + (ow - 1) * sw + 1, C],
-            [1, sd, sh, sw, 1]);
+            tf.reshape(depth, [N * od, Hp, Wp, C]), [0, j, k, 0],
+            [N * od, j + (oh - 1) * sh + 1, k + (ow - 1) * sw + 1, C], [1, sh, sw, 1]);
         cols.push(tf.reshape(s, [-1, 1]));
       }
     }

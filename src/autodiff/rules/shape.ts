@@ -124,6 +124,9 @@ export const shapeJvps: JvpConfig[] = [
           tf.util.parseAxisParam((attrs as unknown as tf.ConcatAttrs).axis, y.shape)[0], y.rank, ctx);
       const parts = names.filter(n => inputs[n].size > 0)
                         .map(n => materialize(tangents[n], inputs[n], ctx));
+      if (parts.length === 0) {
+        return tf.zeros([...ctx.batchShape, ...y.shape]);
+      }
       return parts.length === 1 ? parts[0] : tf.concat(parts, axis);
     },
   },
