@@ -197,7 +197,15 @@ export const shapeJvps: JvpConfig[] = [
     kernelName: tf.PadV2,
     jvp: (_inputs, {x}, attrs, _outputs, ctx) => {
       const {paddings} = attrs as unknown as tf.PadV2Attrs;
-      return x == null ? null : tf.pad(x, [...batchPads(ctx), ...paddings], 0);
+      if (x == null) {
+        return null;
+      }
+      // With the first axis unpadded, fold the batch axes into it: WebGL's packed pad shader does
+      // not compile beyond rank 4, and conv inputs are rank 4 already.
+      if (nb(ctx) > 0 && paddings[0][0] === 0 && paddings[0][1] === 0) {
+        return mapOverFirstAxis(x, ctx, t => tf.pad(t, paddings, 0));
+      }
+      return tf.pad(x, [...batchPads(ctx), ...paddings], 0);
     },
   },
   {
@@ -205,7 +213,13 @@ export const shapeJvps: JvpConfig[] = [
     kernelName: tf.MirrorPad,
     jvp: (_inputs, {x}, attrs, _outputs, ctx) => {
       const {paddings, mode} = attrs as unknown as tf.MirrorPadAttrs;
-      return x == null ? null : tf.mirrorPad(x, [...batchPads(ctx), ...paddings], mode);
+      if (x == null) {
+        return null;
+      }
+      if (nb(ctx) > 0 && paddings[0][0] === 0 && paddings[0][1] === 0) {  // see PadV2
+        return mapOverFirstAxis(x, ctx, t => tf.mirrorPad(t, paddings, mode));
+      }
+      return tf.mirrorPad(x, [...batchPads(ctx), ...paddings], mode);
     },
   },
   {
