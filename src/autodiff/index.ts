@@ -3,5 +3,5 @@ import './rules';
 
 export {jvp, JvpOptions, JvpResult, isTracing, seedTangent, tangentOf, withTangents, WithTangentsOptions} from './jvp';
 export {stopGradient} from './stop_gradient';
-export {getJvpRule, JvpConfig, JvpContext, JvpRule, listJvpRules, NamedTangentMap, registerJvpRule, Tangent, unregisterJvpRule} from './registry';
+export {FUSED_ACTIVATION_KERNELS, getJvpRule, JvpConfig, JvpContext, JvpRule, KernelInvocationInfo, KernelObserver, listJvpRules, NamedTangentMap, registerJvpRule, Tangent, unregisterJvpRule} from './registry';
 export * as jvpHelpers from './helpers';

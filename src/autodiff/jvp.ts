@@ -7,6 +7,7 @@ import {Tensor} from '@tensorflow/tfjs-core';
 
 import {TracingError, ValueError} from '../errors';
 import {zerosTangent} from './helpers';
+import {KernelObserver} from './registry';
 import {activeTrace, runTraced, Trace, untraced} from './tracer';
 
 /** Options of `withTangents`. */
@@ -16,6 +17,11 @@ export interface WithTangentsOptions {
    * directions through in a single pass.
    */
   batchShape?: number[];
+  /**
+   * Sees every kernel run inside `fn` and may add a tangent to its pre-activation (activity
+   * perturbation); the tracer disposes the tensor it returns. See `KernelObserver`.
+   */
+  observer?: KernelObserver;
 }
 
 /**
@@ -37,7 +43,7 @@ export function withTangents<T>(fn: () => T, options: WithTangentsOptions = {}):
     throw new ValueError(
         `withTangents: batchShape must be an array of positive integers. Received: ${batchShape}.`);
   }
-  return runTraced(batchShape, () => fn());
+  return runTraced(batchShape, () => fn(), options.observer ?? null);
 }
 
 function requireTrace(fnName: string): Trace {

@@ -18,7 +18,33 @@ export interface JvpContext {
    * shape `[...batchShape, ...s]`.
    */
   readonly batchShape: readonly number[];
+  /**
+   * A tangent that a kernel observer (see `KernelObserver`) adds to this kernel's pre-activation:
+   * rules of kernels with a fused activation add it before the activation's derivative; for other
+   * kernels the tracer adds it to the output tangent. `null` almost always.
+   */
+  readonly preActivationTangent?: Tensor|null;
 }
+
+/** A kernel invocation seen by a `KernelObserver`. */
+export interface KernelInvocationInfo {
+  kernelName: string;
+  inputs: NamedTensorMap;
+  attrs: NamedAttrMap;
+  outputs: Tensor[];
+}
+
+/**
+ * Sees every kernel that runs while tracing (not those run by JVP rules) and may return a tangent
+ * to add to the kernel's pre-activation (shape `[...batchShape, ...outputs[0].shape]`): the hook
+ * for activity perturbation, which perturbs the linear part of a layer even where tfjs fuses it
+ * with its activation.
+ */
+export type KernelObserver = (kernel: KernelInvocationInfo, ctx: JvpContext) => Tensor|null;
+
+/** Kernels whose rules apply `ctx.preActivationTangent` themselves (before a fused activation). */
+export const FUSED_ACTIVATION_KERNELS: ReadonlySet<string> =
+    new Set(['_FusedMatMul', 'FusedConv2D', 'FusedDepthwiseConv2D']);
 
 /**
  * A JVP rule: given a kernel's primal inputs, their tangents, the kernel's attrs and its primal

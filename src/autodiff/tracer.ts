@@ -13,7 +13,7 @@ import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
 import {TracingError, UnsupportedKernelError} from '../errors';
 import {fallbackJvpRule} from './fallback';
-import {getJvpRule, JvpContext, NamedTangentMap, Tangent} from './registry';
+import {FUSED_ACTIVATION_KERNELS, getJvpRule, JvpContext, KernelObserver, NamedTangentMap, Tangent} from './registry';
 
 interface KernelInvocation {
   kernelName?: string;
@@ -39,6 +39,8 @@ interface EngineInternals {
 /** State of the one active trace. */
 export class Trace implements JvpContext {
   readonly tangents = new Map<number, Tensor>();
+  /** Sees every traced kernel; may perturb its pre-activation (activity perturbation). */
+  observer: KernelObserver|null = null;
   /** Rules are running: their own kernels are not traced. */
   inRule = false;
   /** Depth of `untraced()` sections (stopGradient and similar opaque ops). */
@@ -79,10 +81,12 @@ function engine(): EngineInternals {
 }
 
 /**
- * Runs `fn` with forward-mode tracing on. Tracing cannot be nested. The engine is restored and
+ * Runs `fn` with forward-mode tracing on; `observer`, if given, sees every traced kernel (it owns
+ * nothing it returns: the tracer disposes the perturbation after use). Tracing cannot be nested. The engine is restored and
  * every tangent still alive is disposed when `fn` returns or throws.
  */
-export function runTraced<T>(batchShape: readonly number[], fn: (trace: Trace) => T): T {
+export function runTraced<T>(
+    batchShape: readonly number[], fn: (trace: Trace) => T, observer: KernelObserver|null = null): T {
   if (active != null) {
     throw new TracingError(
         'Forward-mode tracing is already active: jvp / withTangents cannot be nested.');
@@ -91,6 +95,7 @@ export function runTraced<T>(batchShape: readonly number[], fn: (trace: Trace) =
   const origRunKernelFunc = e.runKernelFunc;
   const origDisposeTensor = e.disposeTensor;
   const trace = new Trace([...batchShape]);
+  trace.observer = observer;
   active = trace;
   e.runKernelFunc = function(this: EngineInternals, params: KernelInvocation) {
     return tracedRunKernelFunc(this, origRunKernelFunc, trace, params);
@@ -168,51 +173,35 @@ function propagate(
     tangents[name] = t;
     anyTangent = anyTangent || t != null;
   }
-  if (!anyTangent) {
-    return;
-  }
   const outputs = Array.isArray(out) ? out : [out];
-  if (!outputs.some(isFloat)) {
-    return;  // integer and boolean outputs have no tangent
+  let perturbation: Tensor|null = null;
+  if (trace.observer != null && outputs.some(isFloat)) {
+    trace.inRule = true;  // what the observer computes is not traced
+    try {
+      perturbation = trace.observer({kernelName, inputs, attrs, outputs}, trace);
+    } finally {
+      trace.inRule = false;
+    }
+  }
+  if ((!anyTangent && perturbation == null) || !outputs.some(isFloat)) {
+    return;  // nothing to propagate; integer and boolean outputs have no tangent
   }
   const scope = e.state.activeScope?.name ?? '';
-  let rule = getJvpRule(kernelName);
-  if (rule == null) {
-    rule = fallbackJvpRule(kernelName, scope);
-  }
-  const inputSet = new Set<Tensor|null>(Object.values(inputs));
-  const inputTangents = new Set(Object.values(tangents).filter((t): t is Tensor => t != null));
-  trace.inRule = true;
   try {
-    const result = tf.tidy(((): Tangent[] => {
-      const r = rule!(inputs, tangents, attrs, outputs, trace);
-      const list = Array.isArray(r) ? r : [r];
-      if (list.length !== outputs.length) {
-        throw new Error(
-            `JVP rule of '${kernelName}' returned ${list.length} tangents for ` +
-            `${outputs.length} outputs.`);
-      }
-      // Tangents never alias: a rule that passes an input's tangent through gets a copy.
-      return list.map(t => t != null && inputTangents.has(t) ? t.clone() : t);
-    }) as unknown as () => tf.TensorContainer) as unknown as Tangent[];
-    outputs.forEach((y, i) => {
-      const t = result[i];
-      if (t == null) {
-        return;
-      }
-      if (!isFloat(y) || inputSet.has(y)) {
-        t.dispose();  // no tangent for integer outputs; an output that is an input keeps its own
-        return;
-      }
-      const expected = [...trace.batchShape, ...y.shape];
-      if (!tf.util.arraysEqual(t.shape, expected)) {
-        t.dispose();
-        throw new Error(
-            `JVP rule of '${kernelName}' returned a tangent of shape [${t.shape}] for output ${i} ` +
-            `of shape [${y.shape}]; expected [${expected}].`);
-      }
-      trace.setTangent(y, t.dtype === 'float32' ? t : castAndDispose(t));
-    });
+    let result: Tangent[];
+    if (perturbation == null || FUSED_ACTIVATION_KERNELS.has(kernelName)) {
+      // Fused kernels add the perturbation to their pre-activation themselves.
+      const ctx: JvpContext = {batchShape: trace.batchShape, preActivationTangent: perturbation};
+      result = runRule(trace, kernelName, scope, inputs, tangents, attrs, outputs, ctx);
+    } else {
+      // The output is the pre-activation: the perturbation adds to its tangent.
+      result = anyTangent ? runRule(trace, kernelName, scope, inputs, tangents, attrs, outputs, trace) :
+                            outputs.map(() => null);
+      const first = result[0];
+      result[0] = first == null ? perturbation.clone() : tf.tidy(() => tf.add(first, perturbation!));
+      first?.dispose();
+    }
+    storeTangents(trace, inputs, outputs, result);
   } catch (err) {
     if (err instanceof UnsupportedKernelError || err instanceof TracingError) {
       throw err;
@@ -223,7 +212,59 @@ function propagate(
     (wrapped as Error & {cause?: unknown}).cause = err;
     throw wrapped;
   } finally {
+    perturbation?.dispose();
+  }
+}
+
+/** Runs the kernel's rule (or the gradient-derived fallback): one fresh tangent per output. */
+function runRule(
+    trace: Trace, kernelName: string, scope: string, inputs: NamedTensorMap,
+    tangents: NamedTangentMap, attrs: NamedAttrMap, outputs: Tensor[], ctx: JvpContext): Tangent[] {
+  const rule = getJvpRule(kernelName) ?? fallbackJvpRule(kernelName, scope);
+  const inputTangents = new Set(Object.values(tangents).filter((t): t is Tensor => t != null));
+  if (ctx.preActivationTangent != null) {
+    inputTangents.add(ctx.preActivationTangent);
+  }
+  trace.inRule = true;
+  try {
+    return tf.tidy(((): Tangent[] => {
+      const r = rule(inputs, tangents, attrs, outputs, ctx);
+      const list = Array.isArray(r) ? r : [r];
+      if (list.length !== outputs.length) {
+        throw new Error(`the rule returned ${list.length} tangents for ${outputs.length} outputs.`);
+      }
+      // Tangents never alias: a rule that passes an input's tangent through gets a copy.
+      return list.map(t => t != null && inputTangents.has(t) ? t.clone() : t);
+    }) as unknown as () => tf.TensorContainer) as unknown as Tangent[];
+  } finally {
     trace.inRule = false;
+  }
+}
+
+/** Checks the rule's tangents and hands them to the trace (it owns them from now on). */
+function storeTangents(
+    trace: Trace, inputs: NamedTensorMap, outputs: Tensor[], result: Tangent[]): void {
+  const inputSet = new Set<Tensor|null>(Object.values(inputs));
+  let error: Error|null = null;
+  outputs.forEach((y, i) => {
+    const t = result[i];
+    if (t == null) {
+      return;
+    }
+    const expected = [...trace.batchShape, ...y.shape];
+    if (error != null || !isFloat(y) || inputSet.has(y)) {
+      t.dispose();  // no tangent for integer outputs; an output that is an input keeps its own
+    } else if (!tf.util.arraysEqual(t.shape, expected)) {
+      t.dispose();
+      error = new Error(
+          `the rule returned a tangent of shape [${t.shape}] for output ${i} of shape ` +
+          `[${y.shape}]; expected [${expected}].`);
+    } else {
+      trace.setTangent(y, t.dtype === 'float32' ? t : untraced(() => castAndDispose(t)));
+    }
+  });
+  if (error != null) {
+    throw error;
   }
 }
 

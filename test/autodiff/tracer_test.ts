@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-import {getJvpRule, jvp, listJvpRules, registerJvpRule, unregisterJvpRule} from '../../src/autodiff';
+import {getJvpRule, jvp, KernelObserver, listJvpRules, registerJvpRule, seedTangent, tangentOf, unregisterJvpRule, withTangents} from '../../src/autodiff';
 import {UnsupportedKernelError} from '../../src/errors';
 import {describeBackends, expectClose, randn} from '../util';
 
@@ -115,6 +115,51 @@ describeBackends('tracer', () => {
       }
       expectClose(tangent, expected, 1e-4, 1e-6);
       layer.dispose();
+    });
+  });
+
+  for (const activation of ['relu', 'sigmoid', 'linear'] as const) {
+    it(`a kernel observer perturbs a fused kernel's pre-activation (${activation}) like a seed on z`, () => {
+      tf.tidy(() => {
+        const x = randn([5, 4]), w = randn([4, 3]), b = randn([3]), u = randn([5, 3]), r = randn([5, 3]);
+        const lossOf = (y: tf.Tensor) => tf.sum(tf.mul(y, r));
+        // Reference: the unfused computation with the tangent u seeded on z = x·w + b.
+        const expected = withTangents(() => {
+          const z = tf.add(tf.matMul(x, w), b);
+          seedTangent(z, u);
+          const act = {relu: tf.relu, sigmoid: tf.sigmoid, linear: (t: tf.Tensor) => t}[activation];
+          return tangentOf(lossOf(act(z)))!;
+        });
+        let seen = 0;
+        const observer: KernelObserver = k => {
+          if (k.kernelName !== tf._FusedMatMul) {
+            return null;
+          }
+          seen++;
+          return tf.reshape(u, k.outputs[0].shape);
+        };
+        const got = withTangents(
+            () => tangentOf(lossOf(tf.fused.matMul({a: x, b: w, bias: b, activation})))!, {observer});
+        expect(seen).toBe(1);
+        expectClose(got, expected, 1e-5, 1e-6);
+      });
+    });
+  }
+
+  it('a kernel observer adds to the output tangent of an unfused kernel, on top of its JVP', () => {
+    tf.tidy(() => {
+      const x = randn([3, 4]), w = randn([4, 2]), vw = randn([4, 2]), u = randn([3, 2]);
+      const expected = withTangents(() => {
+        seedTangent(w, vw);
+        const z = tf.matMul(x, w);
+        seedTangent(z, u);
+        return tangentOf(tf.sum(tf.tanh(z)))!;
+      });
+      const got = withTangents(() => {
+        seedTangent(w, vw);
+        return tangentOf(tf.sum(tf.tanh(tf.matMul(x, w))))!;
+      }, {observer: k => k.kernelName === tf.BatchMatMul ? u.clone() : null});
+      expectClose(got, expected, 1e-5, 1e-6);
     });
   });
 });

@@ -117,7 +117,7 @@ function fusedConvJvp(plainKernel: string, depthwise: boolean): JvpRule {
     const tb = tangents.bias == null ? null : alignTangent(tangents.bias, bias.shape, y.rank, ctx);
     const tp = tangents.preluActivationWeights;
     const tprelu = tp == null ? null : alignTangent(tp, preluActivationWeights.shape, y.rank, ctx);
-    const tz = sumTangents(tconv, tb);
+    const tz = sumTangents(tconv, tb, ctx.preActivationTangent ?? null);
     if (tz == null && tprelu == null) {
       return null;
     }

@@ -51,7 +51,7 @@ export const matmulJvps: JvpConfig[] = [
       const tbias = tangents.bias == null ? null : alignTangent(tangents.bias, bias.shape, y.rank, ctx);
       const tp = tangents.preluActivationWeights;
       const tprelu = tp == null ? null : alignTangent(tp, preluActivationWeights.shape, y.rank, ctx);
-      const tz = sumTangents(tz0, tbias);
+      const tz = sumTangents(tz0, tbias, ctx.preActivationTangent ?? null);
       if (tz == null && tprelu == null) {
         return null;
       }
