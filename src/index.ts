@@ -1,8 +1,11 @@
 /**
- * tfjs-forward-gradient: forward-mode automatic differentiation for TensorFlow.js, the basis for
- * training tfjs models without backpropagation (forward gradients with local losses, Ren et al.,
- * ICLR 2023).
+ * tfjs-forward-gradient: train TensorFlow.js models without backpropagation, by forward gradients
+ * (Ren, Kornblith, Liao & Hinton, ICLR 2023), on forward-mode automatic differentiation for tfjs.
  */
+import * as callbacks from './callbacks';
+import * as optimizers from './optimizers';
+
 export * from './autodiff';
 export {TracingError, UnsupportedKernelError, ValueError} from './errors';
 export {version} from './version';
+export {callbacks, optimizers};

@@ -1,0 +1,2 @@
+/** Callbacks for `model.fit` with forward-gradient optimizers. */
+export {forwardGradient, ForwardGradientCallback, ForwardGradientCallbackArgs} from './forward_gradient_callback';

@@ -1,0 +1,351 @@
+/**
+ * Activity perturbation (FG-A) for tfjs-layers models: which kernels are perturbation sites, the
+ * per-example losses, and the assembly of weight gradients from activity estimates.
+ *
+ * A site is a kernel that applies a layer's weight matrix or filter (`_FusedMatMul`, `BatchMatMul`,
+ * `FusedConv2D`, `Conv2D`, depthwise convs, `Conv2DBackpropInput`): noise u (independent per example
+ * and position) is added to the tangent of its pre-activation z, through the tracer's kernel
+ * observer, so it works where tfjs fuses z with the activation. One JVP yields the per-example
+ * directional derivatives d_n of the per-example losses; the activity gradient estimate is
+ * ĝ_z = d_n·u (masked where a fused ReLU is inactive) and the weight gradient is the one-layer VJP
+ * of z with cotangent ĝ_z (tfjs's own gradient of that one kernel): no backward pass through the
+ * network.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import {isTracing, JvpContext, KernelInvocationInfo, KernelObserver, tangentOf} from '../autodiff';
+import {ValueError} from '../errors';
+import {noiseSeed, NoiseKind, sampleNoise} from './noise';
+
+/** How a site kernel takes its weight: input names and the gradient config that differentiates it. */
+interface SiteKernelSpec {
+  weightInput: string;
+  /** The kernel whose registered gradient is the one-layer VJP of the linear part. */
+  gradKernel: string;
+  /** Inputs of that gradient's `saved` list, in order. */
+  saved: string[];
+}
+
+const SITE_KERNELS: {[kernelName: string]: SiteKernelSpec} = {
+  [tf._FusedMatMul]: {weightInput: 'b', gradKernel: tf.BatchMatMul, saved: ['a', 'b']},
+  [tf.BatchMatMul]: {weightInput: 'b', gradKernel: tf.BatchMatMul, saved: ['a', 'b']},
+  [tf.FusedConv2D]: {weightInput: 'filter', gradKernel: tf.Conv2D, saved: ['x', 'filter']},
+  [tf.Conv2D]: {weightInput: 'filter', gradKernel: tf.Conv2D, saved: ['x', 'filter']},
+  [tf.FusedDepthwiseConv2D]:
+      {weightInput: 'filter', gradKernel: tf.DepthwiseConv2dNative, saved: ['x', 'filter']},
+  [tf.DepthwiseConv2dNative]:
+      {weightInput: 'filter', gradKernel: tf.DepthwiseConv2dNative, saved: ['x', 'filter']},
+  [tf.Conv2DBackpropInput]:
+      {weightInput: 'filter', gradKernel: tf.Conv2DBackpropInput, saved: ['dy', 'filter']},
+};
+
+/** Kernels through which a weight keeps its identity (tfjs reshapes kernels before matmuls). */
+const ALIAS_KERNELS = new Set<string>([tf.Reshape, tf.Identity, tf.Cast, tf.ExpandDims]);
+
+/** Layer properties holding perturbable weights, in the order their kernels run. */
+const KERNEL_PROPERTIES = ['kernel', 'depthwiseKernel', 'pointwiseKernel'];
+
+/** Layers whose training-mode computation mixes examples: per-example credit would be biased. */
+const EXAMPLE_COUPLING_LAYERS = new Set(['BatchNormalization']);
+
+/** A layer weight that activity perturbation estimates. */
+interface SiteWeight {
+  variable: tf.Variable;
+  layerName: string;
+  /** The layer's bias, credited from this weight's site (the layer's last kernel), if any. */
+  bias: tf.Variable|null;
+  /** Indices of the model outputs whose losses this layer can reach. */
+  outputs: number[];
+}
+
+/** One perturbed kernel invocation of the current step. */
+interface Site {
+  weight: SiteWeight;
+  spec: SiteKernelSpec;
+  kernelName: string;
+  /** Kept copies of the kernel inputs the one-layer VJP needs. */
+  saved: Tensor[];
+  attrs: NamedAttrMap;
+  /** The noise, shape [...batchShape, ...z.shape] (kept). */
+  noise: Tensor;
+  /** 1 where the fused activation's derivative is non-zero (kept), or null. */
+  mask: Tensor|null;
+  zShape: number[];
+}
+
+/** The per-example loss of one model output in the current step. */
+interface LossRecord {
+  perExample: Tensor;
+  tangent: Tensor|null;
+  sampleWeights: Tensor|null;
+}
+
+type LossFn = (yTrue: Tensor, yPred: Tensor) => Tensor;
+
+function innerModel(model: tfl.LayersModel): tfl.LayersModel {
+  return (model as unknown as {model?: tfl.LayersModel}).model ?? model;
+}
+
+/** Every layer of a model, nested models flattened. */
+function flatLayers(layer: tfl.layers.Layer): tfl.layers.Layer[] {
+  const nested = (layer as unknown as {layers?: tfl.layers.Layer[]}).layers;
+  return nested == null ? [layer] : [layer, ...nested.flatMap(flatLayers)];
+}
+
+/** For each output of `model`, the names of the layers its value depends on. */
+function layersReachingOutputs(model: tfl.LayersModel): Array<Set<string>> {
+  return model.outputLayers.map(out => {
+    const seen = new Set<string>();
+    const stack: tfl.layers.Layer[] = [out];
+    while (stack.length > 0) {
+      const layer = stack.pop()!;
+      if (seen.has(layer.name)) {
+        continue;
+      }
+      for (const l of flatLayers(layer)) {
+        seen.add(l.name);
+      }
+      for (const node of layer.inboundNodes) {
+        stack.push(...node.inboundLayers);
+      }
+    }
+    return seen;
+  });
+}
+
+function variableOf(w: unknown): tf.Variable|null {
+  const lv = w as {read?: () => tf.Tensor}|null|undefined;
+  return lv != null && typeof lv.read === 'function' ? lv.read() as tf.Variable : null;
+}
+
+/**
+ * What activity perturbation knows about a model: its perturbable weights, which outputs each can
+ * reach, and the hook on its loss functions that exposes the per-example losses. Created by the
+ * forward-gradient callback when training begins; `detach()` restores the model.
+ */
+export class ModelAttachment {
+  readonly model: tfl.LayersModel;
+  /** Site weights by variable id. */
+  readonly siteWeights = new Map<number, SiteWeight>();
+  /** Variable ids of the biases credited by sites. */
+  readonly siteBiases = new Set<number>();
+  private readonly originalLossFunctions: LossFn[];
+  /** Per-example losses of the running step, by output index. */
+  records: Array<LossRecord|null> = [];
+
+  constructor(model: tfl.LayersModel) {
+    this.model = innerModel(model);
+    const layers = flatLayers(this.model);
+    const coupling = layers.filter(l => EXAMPLE_COUPLING_LAYERS.has(l.getClassName()));
+    if (coupling.length > 0) {
+      throw new ValueError(
+          `forwardGradient({perturb: 'activity'}): layer '${coupling[0].name}' ` +
+          `(${coupling[0].getClassName()}) mixes the examples of a batch in training mode, so ` +
+          `per-example credit would be biased. Use perturb: 'weight', or a per-example ` +
+          `normalization (LayerNormalization, this package's layer norm) instead.`);
+    }
+    const lossFunctions = (this.model as unknown as {lossFunctions?: LossFn[]}).lossFunctions;
+    if (lossFunctions == null) {
+      throw new ValueError('forwardGradient: the model must be compiled before training.');
+    }
+    const reach = layersReachingOutputs(this.model);
+    for (const layer of layers) {
+      const l = layer as unknown as {[key: string]: unknown};
+      const kernels = KERNEL_PROPERTIES.map(p => variableOf(l[p])).filter((v): v is tf.Variable => v != null);
+      const bias = variableOf(l.bias);
+      kernels.forEach((variable, i) => {
+        if (!variable.trainable) {
+          return;
+        }
+        const last = i === kernels.length - 1;
+        const outputs = reach.map((set, k) => set.has(layer.name) ? k : -1).filter(k => k >= 0);
+        this.siteWeights.set(variable.id, {
+          variable, layerName: layer.name, bias: last && bias != null && bias.trainable ? bias : null, outputs,
+        });
+        if (last && bias != null) {
+          this.siteBiases.add(bias.id);
+        }
+      });
+    }
+    // Expose the per-example losses: wrap the compiled loss functions (strings stay in the config).
+    this.originalLossFunctions = lossFunctions.slice();
+    lossFunctions.forEach((fn, i) => {
+      lossFunctions[i] = (yTrue: Tensor, yPred: Tensor) => {
+        const loss = fn(yTrue, yPred);
+        if (isTracing() && this.records.length > 0) {
+          const t = tangentOf(loss);
+          this.records[i] = {perExample: loss, tangent: t == null ? null : tf.keep(t), sampleWeights: null};
+        }
+        return loss;
+      };
+    });
+  }
+
+  /** Restores the model's loss functions. */
+  detach(): void {
+    const lossFunctions = (this.model as unknown as {lossFunctions: LossFn[]}).lossFunctions;
+    this.originalLossFunctions.forEach((fn, i) => lossFunctions[i] = fn);
+  }
+
+  /** Number of model outputs (loss functions). */
+  get numOutputs(): number {
+    return this.originalLossFunctions.length;
+  }
+}
+
+/** The perturbation sites and losses of one training step. */
+export class ActivityStep {
+  readonly sites: Site[] = [];
+  private readonly aliases = new Map<number, SiteWeight>();
+  private readonly kept: Tensor[] = [];
+
+  constructor(
+      private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
+      private readonly seed: number|null, private readonly step: number) {
+    attachment.records = new Array(attachment.numOutputs).fill(null);
+  }
+
+  /** The kernel observer that perturbs every site's pre-activation. */
+  readonly observer: KernelObserver = (k: KernelInvocationInfo, ctx: JvpContext) => {
+    if (ALIAS_KERNELS.has(k.kernelName)) {
+      const x = k.inputs.x;
+      const w = x == null ? undefined : this.siteWeightOf(x);
+      if (w != null) {
+        this.aliases.set(k.outputs[0].id, w);
+      }
+      return null;
+    }
+    if (k.kernelName === tf.Multiply) {
+      this.followSampleWeights(k.inputs);
+      return null;
+    }
+    const spec = SITE_KERNELS[k.kernelName];
+    const w = spec == null ? undefined : this.siteWeightOf(k.inputs[spec.weightInput]);
+    if (spec == null || w == null) {
+      return null;
+    }
+    const y = k.outputs[0];
+    const index = this.sites.length;
+    const noise = this.keep(sampleNoise(
+        [...ctx.batchShape, ...y.shape], this.noise,
+        this.seed == null ? null : noiseSeed(this.seed, this.step, 1 + index)));
+    this.sites.push({
+      weight: w, spec, kernelName: k.kernelName,
+      saved: spec.saved.map(name => this.keep(k.inputs[name].clone())),
+      attrs: k.attrs, noise, mask: this.activeMask(k), zShape: y.shape,
+    });
+    return noise.clone();  // the tracer disposes what it is given
+  };
+
+  private siteWeightOf(t: Tensor|null|undefined): SiteWeight|undefined {
+    if (t == null) {
+      return undefined;
+    }
+    return this.attachment.siteWeights.get(t.id) ?? this.aliases.get(t.id);
+  }
+
+  /** Sample weights multiply the per-example loss right after the loss function: remember them. */
+  private followSampleWeights(inputs: NamedTensorMap): void {
+    this.attachment.records.forEach(r => {
+      if (r != null && r.sampleWeights == null) {
+        const other = inputs.a === r.perExample ? inputs.b : inputs.b === r.perExample ? inputs.a : null;
+        if (other != null) {
+          r.sampleWeights = this.keep(other.clone());
+        }
+      }
+    });
+  }
+
+  /** Where a fused ReLU-family activation is inactive its derivative is exactly 0: mask those. */
+  private activeMask(k: KernelInvocationInfo): Tensor|null {
+    const activation = (k.attrs as {activation?: string}).activation;
+    const y = k.outputs[0];
+    if (activation === 'relu') {
+      return this.keep(tf.step(y));
+    }
+    if (activation === 'relu6') {
+      return this.keep(tf.tidy(() => tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32'))));
+    }
+    return null;
+  }
+
+  private keep<T extends Tensor>(t: T): T {
+    this.kept.push(t);
+    return tf.keep(t);
+  }
+
+  /**
+   * The per-example directional derivative credited to each output's loss: d_i[n] = ∂ of
+   * (weighted loss of example n) / (number of loss elements), shape [...batchShape, N].
+   */
+  private perExampleDerivatives(batchShape: readonly number[]): Array<Tensor|null> {
+    const nb = batchShape.length;
+    return this.attachment.records.map(r => {
+      if (r == null || r.tangent == null) {
+        return null;
+      }
+      const lossShape = r.perExample.shape;
+      let t = r.tangent;
+      if (r.sampleWeights != null) {
+        t = tf.mul(t, r.sampleWeights);
+      }
+      // Sum the non-example axes (e.g. time steps) of the per-example loss.
+      const extra = lossShape.slice(1).map((_, i) => nb + 1 + i);
+      if (extra.length > 0) {
+        t = tf.sum(t, extra);
+      }
+      return tf.div(t, r.perExample.size);
+    });
+  }
+
+  /**
+   * Gradients of the site weights and biases from the activity estimates, keyed by variable name.
+   * Sites of the same weight (a layer applied twice) add up.
+   */
+  weightGradients(batchShape: readonly number[]): Map<string, Tensor> {
+    const grads = new Map<string, Tensor>();
+    const add = (v: tf.Variable, g: Tensor) => {
+      const prev = grads.get(v.name);
+      grads.set(v.name, prev == null ? g : tf.add(prev, g));
+    };
+    const dPerOutput = this.perExampleDerivatives(batchShape);
+    const nb = batchShape.length;
+    const k = batchShape.reduce((a, b) => a * b, 1);
+    for (const site of this.sites) {
+      const terms = site.weight.outputs.map(i => dPerOutput[i]).filter((d): d is Tensor => d != null);
+      if (terms.length === 0) {
+        continue;  // no loss depends on this site in this step
+      }
+      const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [...batch, N]
+      const n = d.shape[nb];
+      const zSize = site.zShape.reduce((a, b) => a * b, 1);
+      // ĝ_z = mean over directions of d_n · u (broadcast over the example's positions and units)
+      const u = tf.reshape(site.noise, [k, n, zSize / n]);
+      let gz = tf.reshape(tf.mean(tf.mul(tf.reshape(d, [k, n, 1]), u), 0), site.zShape);
+      if (site.mask != null) {
+        gz = tf.mul(gz, site.mask);
+      }
+      const vjp = tf.getGradient(site.spec.gradKernel)!.gradFunc(gz, site.saved, site.attrs);
+      const w = site.weight.variable;
+      add(w, tf.reshape(vjp[site.spec.weightInput](), w.shape));
+      const bias = site.weight.bias;
+      if (bias != null) {
+        const channelAxis = gz.rank - 1;
+        const axes = gz.shape.map((_, i) => i).filter(i => i !== channelAxis);
+        add(bias, tf.reshape(tf.sum(gz, axes), bias.shape));
+      }
+    }
+    return grads;
+  }
+
+  /** Frees everything the step kept. */
+  dispose(): void {
+    tf.dispose(this.kept);
+    for (const r of this.attachment.records) {
+      r?.tangent?.dispose();
+    }
+    this.attachment.records = [];
+  }
+}

@@ -1,0 +1,388 @@
+/**
+ * ForwardGradientOptimizer: a `tf.Optimizer` that replaces backpropagation inside `model.fit` by
+ * forward gradients and hands the estimates to an inner tfjs optimizer (the Keras
+ * LossScaleOptimizer shape: a thin wrapper that delegates the update).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
+
+/** A named tensor, as `tf.Optimizer.getWeights` returns them. */
+type NamedTensor = {name: string, tensor: Tensor};
+
+import {seedTangent, tangentOf, withTangents} from '../autodiff';
+import {ValueError} from '../errors';
+import {ActivityStep, ModelAttachment} from './activity';
+import {NOISE_KINDS, noiseSeed, NoiseKind, sampleNoise} from './noise';
+
+/**
+ * What is perturbed: `'weight'` (FG-W: one random direction over all weights, shared by the
+ * batch), `'activity'` (FG-A: independent noise per example and position on every weight layer's
+ * pre-activation; needs `fg.callbacks.forwardGradient()`), or `'none'` (exact backprop through the
+ * same pipeline: the BP baseline).
+ */
+export type Perturbation = 'weight'|'activity'|'none';
+
+const PERTURBATIONS: readonly Perturbation[] = ['weight', 'activity', 'none'];
+
+/** Options of `fg.optimizers.forwardGradient`. */
+export interface ForwardGradientOptimizerArgs {
+  /** What is perturbed. Defaults to `'activity'`. */
+  perturb?: Perturbation;
+  /**
+   * The inner optimizer that applies the estimated gradients: a tfjs optimizer instance, or the
+   * name of one (`'sgd'`, `'momentum'`, `'adam'`, `'rmsprop'`, `'adagrad'`, `'adadelta'`,
+   * `'adamax'`) used with `learningRate`. Defaults to `'sgd'`.
+   */
+  optimizer?: tf.Optimizer|string;
+  /** Learning rate of a named inner optimizer. Defaults to 0.01. */
+  learningRate?: number;
+  /** Momentum of a named `'momentum'` optimizer. Defaults to 0.9. */
+  momentum?: number;
+  /** K: average K independent estimates, pushed through in one pass. Defaults to 1. */
+  samples?: number;
+  /** Distribution of the perturbations. Defaults to `'gaussian'`. */
+  noise?: NoiseKind;
+  /** Seed of the perturbations (reproducible runs, also across save / resume). Defaults to random. */
+  seed?: number|null;
+  /** Decoupled L2: adds `weightDecay·w` to the gradient of every weight of rank ≥ 2 (not biases). */
+  weightDecay?: number;
+  /**
+   * Multiplies the gradient of the weights of a layer (key: layer name, or a full variable name)
+   * by a factor, e.g. the paper's 0.1 on its final classifier.
+   */
+  gradientScale?: {[layerOrVariableName: string]: number};
+}
+
+/** Statistics of the last step, as tensors (read them asynchronously: no host sync in a step). */
+export interface ForwardGradientStats {
+  /** The directional derivative of the batch loss along the step's perturbation (mean over K). */
+  directionalDerivative: tf.Variable;
+  /** Number of steps skipped so far because a directional derivative was not finite. */
+  skippedSteps: tf.Variable;
+}
+
+function makeInner(args: ForwardGradientOptimizerArgs): tf.Optimizer {
+  const opt = args.optimizer ?? 'sgd';
+  if (typeof opt !== 'string') {
+    if (!(opt instanceof tf.Optimizer)) {
+      throw new ValueError(
+          `forwardGradient: optimizer must be a tf.Optimizer or the name of one. Received: ${opt}.`);
+    }
+    return opt;
+  }
+  const lr = args.learningRate ?? 0.01;
+  if (!(lr > 0)) {
+    throw new ValueError(`forwardGradient: learningRate must be > 0. Received: ${lr}.`);
+  }
+  switch (opt.toLowerCase()) {
+    case 'sgd': return tf.train.sgd(lr);
+    case 'momentum': return tf.train.momentum(lr, args.momentum ?? 0.9);
+    case 'adam': return tf.train.adam(lr);
+    case 'rmsprop': return tf.train.rmsprop(lr);
+    case 'adagrad': return tf.train.adagrad(lr);
+    case 'adadelta': return tf.train.adadelta(lr);
+    case 'adamax': return tf.train.adamax(lr);
+    default:
+      throw new ValueError(
+          `forwardGradient: unknown optimizer '${opt}'. Use one of sgd, momentum, adam, rmsprop, ` +
+          `adagrad, adadelta, adamax, or pass a tf.Optimizer.`);
+  }
+}
+
+/** Every tf.Variable an optimizer holds as state (slots, moment estimates, counters). */
+function optimizerState(opt: tf.Optimizer): tf.Variable[] {
+  const out: tf.Variable[] = [];
+  for (const value of Object.values(opt as unknown as {[k: string]: unknown})) {
+    if (value instanceof tf.Variable) {
+      out.push(value);
+    } else if (Array.isArray(value)) {
+      for (const item of value) {
+        const v = (item as {variable?: unknown})?.variable;
+        if (v instanceof tf.Variable) {
+          out.push(v);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A `tf.Optimizer` that estimates gradients by forward gradients — one forward-mode pass, no
+ * backward pass — and applies them with an inner tfjs optimizer. Use it in `model.compile`; with
+ * `perturb: 'activity'` add `fg.callbacks.forwardGradient()` to `fit`'s callbacks.
+ */
+export class ForwardGradientOptimizer extends tf.Optimizer {
+  /** @nocollapse */
+  static get className(): string {
+    return 'fg.ForwardGradientOptimizer';
+  }
+
+  readonly perturb: Perturbation;
+  readonly inner: tf.Optimizer;
+  readonly samples: number;
+  readonly noise: NoiseKind;
+  readonly seed: number|null;
+  readonly weightDecay: number;
+  readonly gradientScale: {[name: string]: number};
+  readonly stats: ForwardGradientStats;
+  /** Set by `fg.callbacks.forwardGradient()` while the model trains. */
+  attachment: ModelAttachment|null = null;
+  /** 1 if the last estimate was finite, else 0 (a kept scalar; the update is skipped on 0). */
+  private lastFinite: Tensor|null = null;
+
+  constructor(args: ForwardGradientOptimizerArgs = {}) {
+    super();
+    const perturb = args.perturb ?? 'activity';
+    if (!PERTURBATIONS.includes(perturb)) {
+      throw new ValueError(
+          `forwardGradient: perturb must be one of ${PERTURBATIONS.join(', ')}. Received: ${perturb}.`);
+    }
+    const samples = args.samples ?? 1;
+    if (!Number.isInteger(samples) || samples < 1) {
+      throw new ValueError(`forwardGradient: samples must be a positive integer. Received: ${samples}.`);
+    }
+    const noise = args.noise ?? 'gaussian';
+    if (!NOISE_KINDS.includes(noise)) {
+      throw new ValueError(
+          `forwardGradient: noise must be one of ${NOISE_KINDS.join(', ')}. Received: ${noise}.`);
+    }
+    const weightDecay = args.weightDecay ?? 0;
+    if (!(weightDecay >= 0)) {
+      throw new ValueError(`forwardGradient: weightDecay must be ≥ 0. Received: ${weightDecay}.`);
+    }
+    for (const [name, scale] of Object.entries(args.gradientScale ?? {})) {
+      if (typeof scale !== 'number' || !Number.isFinite(scale)) {
+        throw new ValueError(
+            `forwardGradient: gradientScale['${name}'] must be a finite number. Received: ${scale}.`);
+      }
+    }
+    this.perturb = perturb;
+    this.inner = makeInner(args);
+    this.samples = samples;
+    this.noise = noise;
+    this.seed = args.seed ?? null;
+    this.weightDecay = weightDecay;
+    this.gradientScale = {...(args.gradientScale ?? {})};
+    this.stats = {
+      directionalDerivative: tf.variable(tf.scalar(0), false),
+      skippedSteps: tf.variable(tf.scalar(0), false),
+    };
+  }
+
+  /** The learning rate of the inner optimizer (schedules set it). */
+  get learningRate(): number {
+    return (this.inner as unknown as {learningRate: number}).learningRate;
+  }
+
+  override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]):
+      {value: tf.Scalar, grads: NamedTensorMap} {
+    const vars = varList ?? Object.values(tf.engine().registeredVariables).filter(v => v.trainable);
+    if (this.perturb === 'none') {
+      const {value, grads} = tf.variableGrads(f, vars);
+      return {value, grads: this.postprocess(grads, vars, null)};
+    }
+    if (this.perturb === 'activity' && this.attachment == null) {
+      throw new ValueError(
+          `forwardGradient({perturb: 'activity'}) needs its callback to find the model's layers and ` +
+          `per-example losses: add fg.callbacks.forwardGradient() to the callbacks of model.fit ` +
+          `(or fitDataset), or use perturb: 'weight'.`);
+    }
+    const step = this.iterations;
+    const batchShape = this.samples > 1 ? [this.samples] : [];
+    const k = this.samples;
+    const activity = this.perturb === 'activity' ?
+        new ActivityStep(this.attachment!, this.noise, this.seed, step) : null;
+    try {
+      return tf.tidy(() => {
+        // Weight perturbation: every variable (FG-W), or, with activity perturbation, the weights
+        // that no perturbation site covers (embeddings, normalization gains, ...).
+        const weightPerturbed = vars.filter(v => activity == null ||
+            (!this.attachment!.siteWeights.has(v.id) && !this.attachment!.siteBiases.has(v.id)));
+        const directions = weightPerturbed.map((v, i) => sampleNoise(
+            [...batchShape, ...v.shape], this.noise,
+            this.seed == null ? null : noiseSeed(this.seed, step, 1_000_000 + i)));
+        const {value, d, grads} = withTangents(() => {
+          weightPerturbed.forEach((v, i) => seedTangent(v, directions[i]));
+          const value = f();
+          const d = tangentOf(value) ?? tf.zeros(batchShape);
+          const grads: NamedTensorMap = {};
+          if (activity != null) {
+            activity.weightGradients(batchShape).forEach((g, name) => grads[name] = g);
+          }
+          return {value, d, grads};
+        }, {batchShape, observer: activity?.observer});
+        // g = mean_k d_k·v_k for the weight-perturbed variables.
+        weightPerturbed.forEach((v, i) => {
+          const dk = tf.reshape(d, [k, ...new Array(v.rank).fill(1)]);
+          grads[v.name] = tf.mean(tf.mul(dk, tf.reshape(directions[i], [k, ...v.shape])), 0);
+        });
+        if (activity != null) {
+          this.addRegularizerGradients(grads, vars);
+        }
+        const finite = tf.all(tf.isFinite(d));
+        const dMean = tf.mean(d);
+        this.stats.directionalDerivative.assign(dMean);
+        this.setLastFinite(tf.cast(finite, 'float32'));
+        return {value, grads: this.postprocess(grads, vars, finite)} as unknown as tf.TensorContainer;
+      }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
+    } finally {
+      activity?.dispose();
+    }
+  }
+
+  /** Activity estimates miss the regularizers' (weight-only) terms: add them exactly. */
+  private addRegularizerGradients(grads: NamedTensorMap, vars: tf.Variable[]): void {
+    const model = this.attachment!.model;
+    if (model.calculateLosses().length === 0) {
+      return;
+    }
+    const covered = vars.filter(v => this.attachment!.siteWeights.has(v.id) || this.attachment!.siteBiases.has(v.id));
+    const reg = tf.variableGrads(() => tf.addN(model.calculateLosses()) as tf.Scalar, covered);
+    reg.value.dispose();
+    for (const v of covered) {
+      const g = reg.grads[v.name];
+      if (g != null) {
+        grads[v.name] = grads[v.name] == null ? g : tf.add(grads[v.name], g);
+      }
+    }
+  }
+
+  /** Weight decay, per-layer scales, zero gradients for missing ones, and the non-finite guard. */
+  private postprocess(grads: NamedTensorMap, vars: tf.Variable[], finite: Tensor|null): NamedTensorMap {
+    const out: NamedTensorMap = {};
+    for (const v of vars) {
+      let g = grads[v.name] ?? tf.zerosLike(v);
+      if (this.weightDecay > 0 && v.rank >= 2) {
+        g = tf.add(g, tf.mul(v, this.weightDecay));
+      }
+      const scale = this.scaleOf(v.name);
+      if (scale !== 1) {
+        g = tf.mul(g, scale);
+      }
+      if (finite != null) {
+        g = tf.where(finite, g, tf.zerosLike(g));  // NaN·0 would still be NaN
+      }
+      out[v.name] = g;
+    }
+    return out;
+  }
+
+  private scaleOf(variableName: string): number {
+    if (this.gradientScale[variableName] != null) {
+      return this.gradientScale[variableName];
+    }
+    const layer = variableName.split('/')[0];
+    return this.gradientScale[layer] ?? 1;
+  }
+
+  private setLastFinite(t: Tensor): void {
+    this.lastFinite?.dispose();
+    this.lastFinite = tf.keep(t);
+  }
+
+  /**
+   * Applies the gradients with the inner optimizer. After a non-finite estimate the variables and
+   * the inner optimizer's state are restored (weights unchanged) and the skip is counted, without
+   * reading anything back from the device.
+   */
+  override applyGradients(variableGradients: NamedTensorMap|NamedTensor[]): void {
+    const ok = this.lastFinite;
+    this.lastFinite = null;
+    if (ok == null) {
+      this.inner.applyGradients(variableGradients);
+      this.incrementIterations();
+      return;
+    }
+    const names = Array.isArray(variableGradients) ? variableGradients.map(g => g.name) :
+                                                     Object.keys(variableGradients);
+    const registered = tf.engine().registeredVariables;
+    const weights = names.map(n => registered[n]).filter(v => v != null);
+    const stateBefore = new Set(optimizerState(this.inner));
+    const snapshot = tf.tidy(() => [...weights, ...stateBefore].map(v => tf.keep(v.clone())));
+    this.inner.applyGradients(variableGradients);
+    tf.tidy(() => {
+      const restore = [...weights, ...stateBefore];
+      restore.forEach((v, i) => v.assign(tf.where(tf.cast(ok, 'bool'), v, snapshot[i])));
+      // State the inner optimizer created in this very step starts from zero.
+      for (const v of optimizerState(this.inner)) {
+        if (!stateBefore.has(v)) {
+          v.assign(tf.mul(v, ok));
+        }
+      }
+      this.stats.skippedSteps.assign(tf.add(this.stats.skippedSteps, tf.sub(1, ok)));
+    });
+    tf.dispose([snapshot, ok]);
+    this.incrementIterations();
+  }
+
+  override dispose(): void {
+    this.inner.dispose();
+    this.stats.directionalDerivative.dispose();
+    this.stats.skippedSteps.dispose();
+    this.lastFinite?.dispose();
+    super.dispose();
+  }
+
+  override async getWeights(): Promise<NamedTensor[]> {
+    return [await this.saveIterations(), {name: 'fg/skipped_steps', tensor: this.stats.skippedSteps},
+            ...await this.inner.getWeights()];
+  }
+
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const rest = await this.extractIterations(weightValues);
+    const skipped = rest.find(w => w.name === 'fg/skipped_steps');
+    if (skipped != null) {
+      this.stats.skippedSteps.assign(skipped.tensor as tf.Scalar);
+    }
+    await this.inner.setWeights(rest.filter(w => w.name !== 'fg/skipped_steps'));
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      perturb: this.perturb,
+      samples: this.samples,
+      noise: this.noise,
+      seed: this.seed,
+      weightDecay: this.weightDecay,
+      // Lists of {name, ...}: tfjs camel-cases string values on load, except under the key `name`.
+      gradientScale: Object.entries(this.gradientScale).map(([name, scale]) => ({name, scale})),
+      optimizer: {name: this.inner.getClassName(), config: this.inner.getConfig()},
+    };
+  }
+
+  /** @nocollapse */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+      cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
+    const c = config as unknown as {
+      perturb: Perturbation, samples: number, noise: NoiseKind, seed: number|null, weightDecay: number,
+      gradientScale: Array<{name: string, scale: number}>,
+      optimizer: {name: string, config: tf.serialization.ConfigDict},
+    };
+    const innerCls = tf.serialization.SerializationMap.getMap().classNameMap[c.optimizer.name];
+    if (innerCls == null) {
+      throw new ValueError(`forwardGradient: unknown inner optimizer class '${c.optimizer.name}'.`);
+    }
+    const inner = innerCls[1](innerCls[0], c.optimizer.config) as unknown as tf.Optimizer;
+    return new cls({
+      perturb: c.perturb, samples: c.samples, noise: c.noise, seed: c.seed, weightDecay: c.weightDecay,
+      gradientScale: Object.fromEntries((c.gradientScale ?? []).map(e => [e.name, e.scale])),
+      optimizer: inner,
+    } as unknown as tf.serialization.ConfigDict);
+  }
+}
+tf.serialization.registerClass(ForwardGradientOptimizer);
+
+/**
+ * Creates a `ForwardGradientOptimizer`: trains any tfjs model without backpropagation.
+ *
+ * ```js
+ * model.compile({
+ *   optimizer: fg.optimizers.forwardGradient({perturb: 'activity', optimizer: tf.train.momentum(0.01, 0.9)}),
+ *   loss: 'categoricalCrossentropy', metrics: ['accuracy']});
+ * await model.fit(xs, ys, {epochs: 5, batchSize: 128, callbacks: [fg.callbacks.forwardGradient()]});
+ * ```
+ */
+export function forwardGradient(args: ForwardGradientOptimizerArgs = {}): ForwardGradientOptimizer {
+  return new ForwardGradientOptimizer(args);
+}

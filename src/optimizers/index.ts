@@ -1,0 +1,3 @@
+/** Forward-gradient optimizers. */
+export {forwardGradient, ForwardGradientOptimizer, ForwardGradientOptimizerArgs, ForwardGradientStats, Perturbation} from './forward_gradient_optimizer';
+export {NoiseKind} from './noise';
