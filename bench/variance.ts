@@ -28,8 +28,8 @@ function printSweep(
     seed: number): void {
   console.log(`\n### ${title}\n`);
   console.log('| setting | estimator | measured ± s.e. | predicted (Table 1) | measured / predicted | ' +
-              '‖mean − ∇‖ / rms (≈1 if unbiased) |');
-  console.log('|---|---|---:|---:|---:|---:|');
+              'measured · N / (V + S) | ‖mean − ∇‖ / rms (≈1 if unbiased) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const {label, prob, N} of settings) {
     const pred = predictedVariance(prob, N);
     const stats = simulate(prob, {N, draws, seed});
@@ -37,6 +37,7 @@ function printSweep(
       const s = stats[e];
       console.log(`| ${label} | ${ESTIMATOR_NAMES[e]} | ${fmt(s.variance)} ± ${fmt(s.stdErr)} | ` +
                   `${fmt(pred[e])} | ${(s.variance / pred[e]).toFixed(3)} | ` +
+                  `${fmt(s.variance * N / (prob.V + prob.S))} | ` +
                   `${(s.meanError / s.meanErrorScale).toFixed(2)} |`);
     });
   }

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {BatchMatMulAttrs, NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
-import {alignTangent, broadcastTangent, nb, sumTangents, zerosTangent} from '../helpers';
+import {alignTangent, batchSize, broadcastTangent, nb, sumTangents, zerosTangent} from '../helpers';
 import {JvpConfig, JvpContext, NamedTangentMap, Tangent} from '../registry';
 import {applyFusedActivationJvp} from './fused_activation';
 
@@ -28,9 +28,45 @@ function matMulTangent(
   const outer = [...ctx.batchShape, ...y.shape.slice(0, -2)];
   const mm = (x: Tensor, w: Tensor) =>
       tf.matMul(broadcastOuter(x, outer), broadcastOuter(w, outer), transposeA, transposeB);
-  const lhs = ta == null ? null : mm(alignTangent(ta, a.shape, y.rank, ctx), b);
-  const rhs = tb == null ? null : mm(a, alignTangent(tb, b.shape, y.rank, ctx));
+  const lhs = ta == null ? null :
+      foldedLhs(ta, a, b, transposeA, transposeB, y, ctx) ?? mm(alignTangent(ta, a.shape, y.rank, ctx), b);
+  const rhs = tb == null ? null :
+      foldedRhs(tb, a, b, transposeA, transposeB, y, ctx) ?? mm(a, alignTangent(tb, b.shape, y.rank, ctx));
   return sumTangents(lhs, rhs);
+}
+
+function outerSize(x: Tensor): number {
+  return x.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+}
+
+/**
+ * ȧ·b with K directions as one 2-D matmul, the directions folded into the rows of ȧ (the common
+ * Dense case: b a single matrix). Batched matmuls are much slower than one large matmul on wasm.
+ */
+function foldedLhs(
+    ta: Tensor, a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean, y: Tensor,
+    ctx: JvpContext): Tensor|null {
+  if (nb(ctx) === 0 || transposeA || outerSize(b) !== 1) {
+    return null;
+  }
+  const inner = a.shape[a.rank - 1];
+  const out = tf.matMul(tf.reshape(ta, [-1, inner]), tf.reshape(b, b.shape.slice(-2)), false, transposeB);
+  return tf.reshape(out, [...ctx.batchShape, ...y.shape]);
+}
+
+/** a·ḃ with K directions as one 2-D matmul, the directions folded into the columns of ḃ. */
+function foldedRhs(
+    tb: Tensor, a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean, y: Tensor,
+    ctx: JvpContext): Tensor|null {
+  if (nb(ctx) === 0 || transposeB || outerSize(a) !== 1 || outerSize(b) !== 1) {
+    return null;
+  }
+  const k = batchSize(ctx);
+  const [rows, cols] = b.shape.slice(-2);
+  const m = y.shape[y.rank - 2];
+  const columns = tf.reshape(tf.transpose(tf.reshape(tb, [k, rows, cols]), [1, 0, 2]), [rows, k * cols]);
+  const out = tf.matMul(tf.reshape(a, a.shape.slice(-2)), columns, transposeA, false);  // [m, k·cols]
+  return tf.reshape(tf.transpose(tf.reshape(out, [m, k, cols]), [1, 0, 2]), [...ctx.batchShape, ...y.shape]);
 }
 
 /** JVP rules of the matmul family. */
