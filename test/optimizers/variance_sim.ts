@@ -203,35 +203,55 @@ export interface SimulateOptions {
   chunkFloats?: number;
 }
 
-/** Estimates of one chunk of C draws, [C, p·q], for a forward-gradient estimator. */
-function estimateChunk(
-    prob: Problem, est: Estimator, x: Tensor, y: Tensor, C: number, N: number, seed: number): Tensor {
+/**
+ * Shape of the noise of a forward-gradient estimator for C draws of batch size N: one v of W1's
+ * shape per draw (FG-W shared) or per example (FG-W independent), one u of z's shape per example
+ * (FG-A independent) or per draw (FG-A shared).
+ */
+export function noiseShape(prob: Problem, est: Estimator, C: number, N: number): number[] {
   const {p, q} = prob;
+  switch (est) {
+    case 'fgwShared': return [C, p, q];
+    case 'fgwIndependent': return [C * N, p, q];
+    case 'fgaIndependent': return [C * N, q];
+    case 'fgaShared': return [C, q];
+    default: throw new Error(`${est} is not a forward-gradient estimator.`);
+  }
+}
+
+/**
+ * The estimates of C draws of a forward-gradient estimator, [C, p·q], from their batches
+ * (x [C·N, p], y [C·N], draw-major) and noise (`noiseShape`), by forward mode.
+ */
+export function forwardGradientEstimates(
+    prob: Problem, est: Estimator, x: Tensor, y: Tensor, N: number, noise: Tensor): Tensor {
+  const {p, q} = prob;
+  const C = x.shape[0] / N;
   return tf.tidy(() => {
     if (est === 'fgwShared' || est === 'fgwIndependent') {
-      // One copy of W1 per draw (shared) or per example (independent); each copy has its own v.
-      const copies = est === 'fgwShared' ? C : C * N;
+      // One copy of W1 per draw (shared) or per example (independent), each with its own
+      // direction v: a single jvp gives every copy's ⟨∇L, v⟩.
+      const copies = noise.shape[0];
       const xs = tf.reshape(x, [copies, -1, p]);  // [copies, examples per copy, p]
       const ys = tf.reshape(y, [copies, -1]);
       const Wrep = tf.tile(tf.expandDims(prob.W1, 0), [copies, 1, 1]);
-      const v = tf.randomNormal([copies, p, q], 0, 1, 'float32', seed);
-      // Each copy's loss is the batch mean (shared) or one example's loss (independent).
+      // A copy's loss is its batch's mean loss (shared) or its example's loss (independent).
       const {tangent} = jvp(W => tf.mean(lossFromPreactivation(prob, preactivation(prob, xs, W), ys), -1),
-                            [Wrep], [v]);
-      const g = tf.mul(tf.reshape(tangent, [copies, 1, 1]), v);  // ⟨∇L, v⟩ v per copy
-      return tf.reshape(tf.mean(tf.reshape(g, [C, -1, p * q]), 1), [C, p * q]);
+                            [Wrep], [noise]);
+      const g = tf.mul(tf.reshape(tangent, [copies, 1, 1]), noise);  // ⟨∇L, v⟩ v per copy
+      return tf.mean(tf.reshape(g, [C, -1, p * q]), 1);  // (1/N) Σ_n for independent
     }
-    // FG-A: noise on the pre-activation z of each example (independent) or of each batch (shared).
+    // FG-A: the noise is a tangent of the pre-activation z of each example.
     const u = est === 'fgaIndependent' ?
-        tf.randomNormal([C * N, q], 0, 1, 'float32', seed) :
-        tf.reshape(tf.tile(tf.randomNormal([C, 1, q], 0, 1, 'float32', seed), [1, N, 1]), [C * N, q]);
+        noise :
+        tf.reshape(tf.tile(tf.expandDims(noise, 1), [1, N, 1]), [C * N, q]);  // same u for a batch
     const d = withTangents(() => tf.tidy(() => {
       const z = preactivation(prob, x, prob.W1);  // [C·N, q]
       seedTangent(z, u);
-      return tangentOf(lossFromPreactivation(prob, z, y)) as Tensor;  // d_n = ⟨∂L_n/∂z_n, u_n⟩, [C·N]
+      return tangentOf(lossFromPreactivation(prob, z, y)) as Tensor;  // d_n = ⟨∂L_n/∂z_n, u_n⟩
     }));
     const activityGrad = tf.reshape(tf.mul(tf.expandDims(d, 1), u), [C, N, q]);  // d_n u_n
-    // g = (1/N) Σ_n x_n (d_n u_n)ᵀ, per draw: [C, p, N] × [C, N, q].
+    // g = (1/N) Σ_n x_n (d_n u_n)ᵀ per draw: [C, p, N] × [C, N, q].
     const g = tf.div(tf.matMul(tf.reshape(x, [C, N, p]), activityGrad, true, false), N);
     return tf.reshape(g, [C, p * q]);
   });
@@ -303,9 +323,10 @@ export function simulate(prob: Problem, options: SimulateOptions): Record<Estima
         }
         return;
       }
-      const g = estimateChunk(prob, est, x, y, C, N, chunkSeed + k + 1);
+      const noise = tf.randomNormal(noiseShape(prob, est, C, N), 0, 1, 'float32', chunkSeed + k + 1);
+      const g = forwardGradientEstimates(prob, est, x, y, N, noise);
       const host = g.dataSync();
-      g.dispose();
+      tf.dispose([g, noise]);
       for (let r = 0; r < C; r++) {
         m.add(host.subarray(r * d, (r + 1) * d));
       }
