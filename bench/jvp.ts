@@ -640,6 +640,10 @@ async function main(): Promise<void> {
   console.log('ratios are medians of per-round ratios (each round times every variant once, ' +
               'in rotating order); ms are medians.\n');
 
+  if (opts.backends.includes('webgpu')) {
+    // tslint:disable-next-line:no-require-imports
+    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
+  }
   const rows: Row[] = [];
   for (const backend of opts.backends) {
     try {
