@@ -5,7 +5,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {ValueError} from '../errors';
-import {ModelAttachment} from '../optimizers/activity';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 
 /** Options of `fg.callbacks.forwardGradient`. */
@@ -41,8 +40,7 @@ export class ForwardGradientCallback extends tfl.Callback {
           `fg.optimizers.forwardGradient(...); its optimizer is ${optimizer?.getClassName?.() ?? optimizer}.`);
     }
     this.optimizer = optimizer;
-    optimizer.attachment?.detach();
-    optimizer.attachment = optimizer.perturb === 'activity' ? new ModelAttachment(this.model) : null;
+    optimizer.attach(this.model);
   }
 
   override async onBatchEnd(_batch: number, logs?: tfl.Logs): Promise<void> {
@@ -56,8 +54,7 @@ export class ForwardGradientCallback extends tfl.Callback {
 
   override async onTrainEnd(): Promise<void> {
     if (this.optimizer != null) {
-      this.optimizer.attachment?.detach();
-      this.optimizer.attachment = null;
+      this.optimizer.detach();
       this.optimizer = null;
     }
   }

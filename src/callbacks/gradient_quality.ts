@@ -321,21 +321,15 @@ function measure(optimizer: tf.Optimizer, original: ComputeGradients, f: () => t
   }
 }
 
-/** What a ForwardGradientOptimizer does to its estimate before applying it (weight decay, scales). */
-type Postprocess = (grads: NamedTensorMap, vars: tf.Variable[], finite: Tensor|null) => NamedTensorMap;
-
 /**
  * The exact gradients put through what the optimizer does to its estimate before applying it: a
  * ForwardGradientOptimizer adds decoupled weight decay and applies `gradientScale` (its
- * `postprocess`, called without the non-finite guard), so that with `perturb: 'none'` the two
+ * `postprocessGradients`), so that with `perturb: 'none'` the two
  * coincide. Missing gradients (weights the loss does not reach) are zeros.
  */
 function exactCounterparts(optimizer: tf.Optimizer, exact: NamedTensorMap, vars: tf.Variable[]): NamedTensorMap {
   if (optimizer instanceof ForwardGradientOptimizer) {
-    const postprocess = (optimizer as unknown as {postprocess?: Postprocess}).postprocess;
-    if (typeof postprocess === 'function') {
-      return postprocess.call(optimizer, exact, vars, null);
-    }
+    return optimizer.postprocessGradients(exact, vars);
   }
   const out: NamedTensorMap = {};
   vars.forEach(v => out[v.name] = exact[v.name] ?? tf.zerosLike(v));

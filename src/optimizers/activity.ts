@@ -288,6 +288,13 @@ export class ActivityStep {
       }
       const lossShape = r.perExample.shape;
       let t = r.tangent;
+      if (lossShape.length === 0) {
+        // A loss already reduced to a scalar (e.g. tf.losses.*): one term shared by the batch. Its
+        // tangent credits every example's activities (unbiased, FG-W-like variance). The training
+        // loss is then mean(loss · w) = loss · mean(w).
+        t = tf.reshape(t, [...batchShape, 1]);
+        return r.sampleWeights == null ? t : tf.mul(t, tf.mean(r.sampleWeights));
+      }
       if (r.sampleWeights != null) {
         t = tf.mul(t, r.sampleWeights);
       }

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 
 /** A named tensor, as `tf.Optimizer.getWeights` returns them. */
 type NamedTensor = {name: string, tensor: Tensor};
@@ -57,7 +58,8 @@ export interface ForwardGradientOptimizerArgs {
 export interface ForwardGradientStats {
   /** The directional derivative of the batch loss along the step's perturbation (mean over K). */
   directionalDerivative: tf.Variable;
-  /** Number of steps skipped so far because a directional derivative was not finite. */
+  /** Number of steps skipped so far because the loss or its directional derivative (or, with
+   *  `perturb: 'none'`, a gradient) was not finite. */
   skippedSteps: tf.Variable;
 }
 
@@ -107,6 +109,15 @@ function optimizerState(opt: tf.Optimizer): tf.Variable[] {
   return out;
 }
 
+const INNER_STATE_PREFIX = 'fg/inner/';
+
+/** The tf.Variables held directly as properties of an optimizer (not per-weight slots), by key. */
+function innerScalarState(opt: tf.Optimizer): Array<[string, tf.Variable]> {
+  return Object.entries(opt as unknown as {[k: string]: unknown})
+      .filter((e): e is [string, tf.Variable] => e[1] instanceof tf.Variable && !e[1].isDisposed)
+      .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+}
+
 /**
  * A `tf.Optimizer` that estimates gradients by forward gradients — one forward-mode pass, no
  * backward pass — and applies them with an inner tfjs optimizer. Use it in `model.compile`; with
@@ -116,6 +127,22 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   /** @nocollapse */
   static get className(): string {
     return 'fg.ForwardGradientOptimizer';
+  }
+
+  /**
+   * tf.Optimizer's static `Symbol.hasInstance` duck-types (any object with minimize /
+   * computeGradients / applyGradients), and subclasses inherit it: without this override every tfjs
+   * optimizer would be `instanceof ForwardGradientOptimizer`.
+   */
+  static override [Symbol.hasInstance](instance: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, instance)) {
+      return true;
+    }
+    // another copy of this package: same class name and shape
+    const o = instance as {getClassName?: () => string, attach?: unknown, computeGradients?: unknown}|null;
+    return this === ForwardGradientOptimizer && o != null && typeof o.attach === 'function' &&
+        typeof o.computeGradients === 'function' && typeof o.getClassName === 'function' &&
+        o.getClassName() === ForwardGradientOptimizer.className;
   }
 
   readonly perturb: Perturbation;
@@ -164,10 +191,31 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     this.seed = args.seed ?? null;
     this.weightDecay = weightDecay;
     this.gradientScale = {...(args.gradientScale ?? {})};
-    this.stats = {
+    // (in tidy: tf.variable(t) leaves t itself allocated)
+    this.stats = tf.tidy(() => ({
       directionalDerivative: tf.variable(tf.scalar(0), false),
       skippedSteps: tf.variable(tf.scalar(0), false),
-    };
+    }));
+  }
+
+  /**
+   * Connects the optimizer to `model` for activity perturbation (what `fg.callbacks.forwardGradient()`
+   * does when `fit` / `fitDataset` begins). Call it yourself before `model.trainOnBatch` or a custom
+   * loop that calls `minimize` with the model's loss, and `detach()` when done. A no-op for the
+   * other perturbations. Throws a ValueError for models activity perturbation cannot train (e.g.
+   * with BatchNormalization) or that are not compiled.
+   */
+  attach(model: tfl.LayersModel): void {
+    this.detach();
+    if (this.perturb === 'activity') {
+      this.attachment = new ModelAttachment(model);
+    }
+  }
+
+  /** Undoes `attach`: restores the model's loss functions. */
+  detach(): void {
+    this.attachment?.detach();
+    this.attachment = null;
   }
 
   /** The learning rate of the inner optimizer (schedules set it). */
@@ -179,14 +227,21 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       {value: tf.Scalar, grads: NamedTensorMap} {
     const vars = varList ?? Object.values(tf.engine().registeredVariables).filter(v => v.trainable);
     if (this.perturb === 'none') {
-      const {value, grads} = tf.variableGrads(f, vars);
-      return {value, grads: this.postprocess(grads, vars, null)};
+      return tf.tidy(() => {
+        const {value, grads} = tf.variableGrads(f, vars);
+        // The same guard as the estimators: a non-finite loss or gradient skips the step.
+        const finite = Object.values(grads).reduce(
+            (ok, g) => tf.logicalAnd(ok, tf.all(tf.isFinite(g))), tf.all(tf.isFinite(value)));
+        this.setLastFinite(tf.cast(finite, 'float32'));
+        return {value, grads: this.postprocess(grads, vars, finite)} as unknown as tf.TensorContainer;
+      }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     }
     if (this.perturb === 'activity' && this.attachment == null) {
       throw new ValueError(
           `forwardGradient({perturb: 'activity'}) needs its callback to find the model's layers and ` +
           `per-example losses: add fg.callbacks.forwardGradient() to the callbacks of model.fit ` +
-          `(or fitDataset), or use perturb: 'weight'.`);
+          `(or fitDataset); for model.trainOnBatch or a custom loop call optimizer.attach(model) ` +
+          `first; or use perturb: 'weight'.`);
     }
     const step = this.iterations;
     const batchShape = this.samples > 1 ? [this.samples] : [];
@@ -220,7 +275,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         if (activity != null) {
           this.addRegularizerGradients(grads, vars);
         }
-        const finite = tf.all(tf.isFinite(d));
+        // A non-finite loss with a finite tangent (e.g. loss + Infinity) must skip the step too.
+        const finite = tf.logicalAnd(tf.all(tf.isFinite(d)), tf.isFinite(value));
         const dMean = tf.mean(d);
         this.stats.directionalDerivative.assign(dMean);
         this.setLastFinite(tf.cast(finite, 'float32'));
@@ -238,17 +294,32 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       return;
     }
     const covered = vars.filter(v => this.attachment!.siteWeights.has(v.id) || this.attachment!.siteBiases.has(v.id));
-    const reg = tf.variableGrads(() => tf.addN(model.calculateLosses()) as tf.Scalar, covered);
+    if (covered.length === 0) {
+      return;
+    }
+    // Not tf.variableGrads: it throws when no covered weight has a regularizer (e.g. only an
+    // Embedding's, which its weight perturbation already carries).
+    const reg = tf.engine().gradients(
+        () => tf.addN(model.calculateLosses()) as tf.Scalar, covered, undefined, /*allowNoGradients*/ true);
     reg.value.dispose();
-    for (const v of covered) {
-      const g = reg.grads[v.name];
+    covered.forEach((v, i) => {
+      const g = reg.grads[i];
       if (g != null) {
         grads[v.name] = grads[v.name] == null ? g : tf.add(grads[v.name], g);
       }
-    }
+    });
   }
 
   /** Weight decay, per-layer scales, zero gradients for missing ones, and the non-finite guard. */
+  /**
+   * What the optimizer does to any gradient before applying it: decoupled weight decay, the
+   * per-layer scales, zeros for missing gradients. (For callbacks that compare exact gradients with
+   * the estimates, such as `gradientQuality`.)
+   */
+  postprocessGradients(grads: NamedTensorMap, vars: tf.Variable[]): NamedTensorMap {
+    return this.postprocess(grads, vars, null);
+  }
+
   private postprocess(grads: NamedTensorMap, vars: tf.Variable[], finite: Tensor|null): NamedTensorMap {
     const out: NamedTensorMap = {};
     for (const v of vars) {
@@ -271,6 +342,12 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   private scaleOf(variableName: string): number {
     if (this.gradientScale[variableName] != null) {
       return this.gradientScale[variableName];
+    }
+    // tfjs-layers makes variable names unique with a suffix ('h/kernel_1' when another model has an
+    // 'h/kernel'): a key naming the weight must still match.
+    const unsuffixed = variableName.replace(/_\d+$/, '');
+    if (this.gradientScale[unsuffixed] != null) {
+      return this.gradientScale[unsuffixed];
     }
     const layer = variableName.split('/')[0];
     return this.gradientScale[layer] ?? 1;
@@ -304,12 +381,9 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     tf.tidy(() => {
       const restore = [...weights, ...stateBefore];
       restore.forEach((v, i) => v.assign(tf.where(tf.cast(ok, 'bool'), v, snapshot[i])));
-      // State the inner optimizer created in this very step starts from zero.
-      for (const v of optimizerState(this.inner)) {
-        if (!stateBefore.has(v)) {
-          v.assign(tf.mul(v, ok));
-        }
-      }
+      // State the inner optimizer created in this very step is left as it is: the skipped step's
+      // gradients are zero, which leaves every tfjs optimizer's new state at its initial value
+      // (0, or Adagrad's initialAccumulatorValue).
       this.stats.skippedSteps.assign(tf.add(this.stats.skippedSteps, tf.sub(1, ok)));
     });
     tf.dispose([snapshot, ok]);
@@ -325,8 +399,12 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   }
 
   override async getWeights(): Promise<NamedTensor[]> {
+    // Besides its own weights, the inner optimizer's scalar state variables that its getWeights
+    // omits (Adam's β powers, which its setWeights recomputes with pow(): not bit-identical to the
+    // running product, so a resumed run would drift).
+    const extra = innerScalarState(this.inner).map(([key, v]) => ({name: `${INNER_STATE_PREFIX}${key}`, tensor: v}));
     return [await this.saveIterations(), {name: 'fg/skipped_steps', tensor: this.stats.skippedSteps},
-            ...await this.inner.getWeights()];
+            ...await this.inner.getWeights(), ...extra];
   }
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
@@ -335,7 +413,16 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     if (skipped != null) {
       this.stats.skippedSteps.assign(skipped.tensor as tf.Scalar);
     }
-    await this.inner.setWeights(rest.filter(w => w.name !== 'fg/skipped_steps'));
+    const isOwn = (w: NamedTensor) => w.name === 'fg/skipped_steps' || w.name.startsWith(INNER_STATE_PREFIX);
+    await this.inner.setWeights(rest.filter(w => !isOwn(w)));
+    const saved = new Map(rest.filter(w => w.name.startsWith(INNER_STATE_PREFIX))
+                              .map(w => [w.name.slice(INNER_STATE_PREFIX.length), w.tensor]));
+    for (const [key, v] of innerScalarState(this.inner)) {
+      const value = saved.get(key);
+      if (value != null && value.dtype === v.dtype && value.size === v.size) {
+        tf.tidy(() => v.assign(tf.reshape(value, v.shape)));
+      }
+    }
   }
 
   override getConfig(): tf.serialization.ConfigDict {

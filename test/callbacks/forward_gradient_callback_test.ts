@@ -1,0 +1,210 @@
+/**
+ * fg.callbacks.forwardGradient(): wires a model to its ForwardGradientOptimizer while it trains
+ * (activity perturbation needs it), reports the step statistics in the batch logs, restores the
+ * model afterwards, and fails early and clearly on what it cannot train.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import * as fg from '../../src';
+import {ForwardGradientOptimizer} from '../../src/optimizers/forward_gradient_optimizer';
+import {describeBackends} from '../util';
+
+type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
+
+/** Seeded weights (tfjs-layers initializers use Math.random). */
+function seedWeights(model: tfl.LayersModel, seed = 1): tfl.LayersModel {
+  model.trainableWeights.forEach((w, i) => {
+    const shape = w.shape as number[];
+    const fanIn = shape.length >= 2 ? shape.slice(0, -1).reduce((a, b) => a * b, 1) : 16;
+    const value = tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed * 1000 + i), 1 / Math.sqrt(fanIn)));
+    w.write(value);
+    value.dispose();
+  });
+  return model;
+}
+
+function makeData(n: number): {x: tf.Tensor, y: tf.Tensor} {
+  const x = tf.randomNormal([n, 4], 0, 1, 'float32', 5);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({length: n}, (_, i) => i % 3), 'int32'), 3));
+  return {x, y};
+}
+
+function mlp(batchNorm = false): tfl.LayersModel {
+  const layers = [tfl.layers.dense({inputShape: [4], units: 5, activation: 'relu'})];
+  if (batchNorm) {
+    layers.push(tfl.layers.batchNormalization() as tfl.layers.Layer as ReturnType<typeof tfl.layers.dense>);
+  }
+  layers.push(tfl.layers.dense({units: 3, activation: 'softmax'}));
+  return seedWeights(tfl.sequential({layers}));
+}
+
+function lossFunctions(model: tfl.LayersModel): LossFn[] {
+  const m = (model as unknown as {model?: tfl.LayersModel}).model ?? model;
+  return (m as unknown as {lossFunctions: LossFn[]}).lossFunctions;
+}
+
+function weightValues(model: tfl.LayersModel): number[][] {
+  return model.getWeights().map(w => Array.from(w.dataSync()));
+}
+
+describeBackends('fg.callbacks.forwardGradient', () => {
+  it('activity perturbation without the callback: fit fails at the first step with the error that says to add it', async () => {
+    const model = mlp();
+    const {x, y} = makeData(8);
+    let calls = 0;
+    const o = fg.optimizers.forwardGradient({perturb: 'activity', seed: 1});
+    model.compile({optimizer: o, loss: (a: tf.Tensor, b: tf.Tensor) => (calls++, tfl.metrics.categoricalCrossentropy(a, b))});
+    const before = weightValues(model);
+    await expectAsync(model.fit(x, y, {epochs: 3, batchSize: 4, verbose: 0}))
+        .toBeRejectedWithError(fg.ValueError, /add fg\.callbacks\.forwardGradient\(\) to the callbacks of model\.fit/);
+    expect(calls).toBe(0);
+    expect(o.iterations).toBe(0);
+    expect(weightValues(model)).toEqual(before);
+    // with the callback, the same model trains
+    const h = await model.fit(x, y, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]});
+    expect(calls).toBe(2);
+    expect(Number.isFinite(h.history.loss[0] as number)).toBe(true);
+    tf.dispose([x, y]);
+    model.dispose();
+    o.dispose();
+  });
+
+  it('BatchNormalization with activity perturbation: a clear error when training begins', async () => {
+    const model = mlp(true);
+    const {x, y} = makeData(8);
+    let calls = 0;
+    const o = fg.optimizers.forwardGradient({perturb: 'activity', seed: 1});
+    model.compile({optimizer: o, loss: (a: tf.Tensor, b: tf.Tensor) => (calls++, tfl.metrics.categoricalCrossentropy(a, b))});
+    const original = lossFunctions(model)[0];
+    await expectAsync(model.fit(x, y, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]}))
+        .toBeRejectedWithError(fg.ValueError, /BatchNormalization.*mixes the examples.*perturb: 'weight'/);
+    expect(calls).toBe(0);
+    expect(o.attachment).toBeNull();
+    expect(lossFunctions(model)[0]).toBe(original);
+    tf.dispose([x, y]);
+    model.dispose();
+    o.dispose();
+  });
+
+  it('BatchNormalization with weight perturbation trains (moving statistics updated once per step)', async () => {
+    const model = mlp(true);
+    const {x, y} = makeData(8);
+    const o = fg.optimizers.forwardGradient({perturb: 'weight', seed: 1});
+    model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+    const bn = model.layers[1];
+    const movingMean = () => Array.from(bn.getWeights()[2].dataSync());
+    const before = movingMean();
+    const batchMean = tf.tidy(() => Array.from(tf.mean(model.layers[0].apply(x) as tf.Tensor, 0).dataSync()));
+    const h = await model.fit(x, y, {epochs: 1, batchSize: 8, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]});
+    expect(Number.isFinite(h.history.loss[0] as number)).toBe(true);
+    // momentum 0.99, one step: mean ← 0.99·0 + 0.01·batch mean (a second loss evaluation would differ)
+    const after = movingMean();
+    expect(before.every(v => v === 0)).toBe(true);
+    after.forEach((v, i) => expect(v).toBeCloseTo(0.01 * batchMean[i], 5));
+    tf.dispose([x, y]);
+    model.dispose();
+    o.dispose();
+  });
+
+  it('rejects a model whose optimizer is not a forward-gradient one', async () => {
+    const model = mlp();
+    const {x, y} = makeData(4);
+    model.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
+    await expectAsync(model.fit(x, y, {epochs: 1, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]}))
+        .toBeRejectedWithError(fg.ValueError, /must be compiled with fg\.optimizers\.forwardGradient/);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  for (const perturb of ['weight', 'activity', 'none'] as const) {
+    it(`${perturb}: batch logs carry fg_dd and fg_skipped; the model is attached only while it trains`, async () => {
+      const model = mlp();
+      const {x, y} = makeData(8);
+      const o = fg.optimizers.forwardGradient({perturb, seed: 1});
+      model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+      const original = lossFunctions(model)[0];
+      const logs: tfl.Logs[] = [];
+      const attached: boolean[] = [];
+      const probe = new tfl.CustomCallback({onBatchEnd: async (_b, l) => {
+        logs.push({...l});
+        attached.push(o.attachment != null);
+      }});
+      await model.fit(x, y, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient(), probe]});
+      expect(logs.length).toBe(2);
+      for (const l of logs) {
+        expect(typeof l.fg_dd).toBe('number');
+        expect(Number.isFinite(l.fg_dd)).toBe(true);
+        if (perturb !== 'none') {
+          expect(l.fg_dd).not.toBe(0);
+        }
+        expect(l.fg_skipped).toBe(0);
+      }
+      expect(attached).toEqual([perturb === 'activity', perturb === 'activity']);
+      expect(o.attachment).toBeNull();
+      expect(lossFunctions(model)[0]).toBe(original);
+      // logStats: false leaves the logs alone
+      const quiet: tfl.Logs[] = [];
+      await model.fit(x, y, {epochs: 1, batchSize: 8, verbose: 0, callbacks: [
+        fg.callbacks.forwardGradient({logStats: false}),
+        new tfl.CustomCallback({onBatchEnd: async (_b, l) => void quiet.push({...l})})]});
+      expect(quiet.length).toBe(1);
+      expect('fg_dd' in quiet[0]).toBe(false);
+      expect('fg_skipped' in quiet[0]).toBe(false);
+      tf.dispose([x, y]);
+      model.dispose();
+      o.dispose();
+    });
+  }
+
+  it('activity: after a fit that failed mid-way, the next fit re-attaches cleanly and restores the loss', async () => {
+    const model = mlp();
+    const {x, y} = makeData(8);
+    let fail = false;
+    const loss: LossFn = (a, b) => {
+      if (fail) {
+        throw new Error('boom');
+      }
+      return tfl.metrics.categoricalCrossentropy(a, b);
+    };
+    const o = fg.optimizers.forwardGradient({perturb: 'activity', seed: 1});
+    model.compile({optimizer: o, loss});
+    const original = lossFunctions(model)[0];
+    fail = true;
+    // (no tensor count here: tfjs's fit itself leaks when a step throws, with any optimizer)
+    await expectAsync(model.fit(x, y, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]}))
+        .toBeRejectedWithError(/boom/);
+    fail = false;
+    await model.fit(x, y, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]});
+    expect(o.iterations).toBe(2);
+    expect(o.attachment).toBeNull();
+    expect(lossFunctions(model)[0]).toBe(original);
+    tf.dispose([x, y]);
+    model.dispose();
+    o.dispose();
+  });
+
+  it('reports skipped steps in the logs', async () => {
+    const model = mlp();
+    const {x, y} = makeData(8);
+    let batch = 0;
+    const loss: LossFn = (a, b) => {
+      const l = tfl.metrics.categoricalCrossentropy(a, b);
+      return batch === 1 ? tf.mul(l, NaN) : l;
+    };
+    const o = fg.optimizers.forwardGradient({perturb: 'activity', seed: 1}) as ForwardGradientOptimizer;
+    model.compile({optimizer: o, loss});
+    const skipped: number[] = [];
+    await model.fit(x, y, {epochs: 1, batchSize: 2, verbose: 0, callbacks: [
+      fg.callbacks.forwardGradient(),
+      new tfl.CustomCallback({
+        onBatchBegin: async b => void (batch = b),
+        onBatchEnd: async (_b, l) => void skipped.push(l!.fg_skipped),
+      })]});
+    expect(skipped).toEqual([0, 1, 1, 1]);
+    expect(weightValues(model).every(w => w.every(Number.isFinite))).toBe(true);
+    tf.dispose([x, y]);
+    model.dispose();
+    o.dispose();
+  });
+});
