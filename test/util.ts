@@ -74,6 +74,23 @@ export function randn(shape: number[], scale = 1): Tensor {
   return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seedCounter++), scale));
 }
 
+/**
+ * Overwrites a model's trainable weights with seeded values (tfjs-layers initializers draw from
+ * Math.random): weight i ~ N(0, 1/fan-in) with seed `firstSeed + i`; vectors (biases) use fan-in
+ * `vectorFanIn`. The same values for every model of the same architecture.
+ */
+export function seedWeights<M extends {trainableWeights: Array<{shape: Array<number|null>, write(v: Tensor): void}>}>(
+    model: M, firstSeed = 1000, vectorFanIn = 16): M {
+  model.trainableWeights.forEach((w, i) => {
+    const shape = w.shape as number[];
+    const fanIn = shape.length >= 2 ? shape.slice(0, -1).reduce((a, b) => a * b, 1) : vectorFanIn;
+    const value = tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', firstSeed + i), 1 / Math.sqrt(fanIn)));
+    w.write(value);
+    value.dispose();
+  });
+  return model;
+}
+
 /** A reproducible uniform tensor on [lo, hi). */
 export function randu(shape: number[], lo: number, hi: number): Tensor {
   return tf.randomUniform(shape, lo, hi, 'float32', seedCounter++);

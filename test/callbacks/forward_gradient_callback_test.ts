@@ -8,21 +8,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
 import {ForwardGradientOptimizer} from '../../src/optimizers/forward_gradient_optimizer';
-import {describeBackends} from '../util';
+import {describeBackends, seedWeights} from '../util';
 
 type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
-
-/** Seeded weights (tfjs-layers initializers use Math.random). */
-function seedWeights(model: tfl.LayersModel, seed = 1): tfl.LayersModel {
-  model.trainableWeights.forEach((w, i) => {
-    const shape = w.shape as number[];
-    const fanIn = shape.length >= 2 ? shape.slice(0, -1).reduce((a, b) => a * b, 1) : 16;
-    const value = tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed * 1000 + i), 1 / Math.sqrt(fanIn)));
-    w.write(value);
-    value.dispose();
-  });
-  return model;
-}
 
 function makeData(n: number): {x: tf.Tensor, y: tf.Tensor} {
   const x = tf.randomNormal([n, 4], 0, 1, 'float32', 5);

@@ -4,27 +4,15 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as fg from '../../src';
 import {gradientQuality, GradientQualityCallback} from '../../src/callbacks/gradient_quality';
 import {ValueError} from '../../src/errors';
-import {describeBackends} from '../util';
+import {describeBackends, seedWeights} from '../util';
 
 /** A normal tensor from a fixed seed (the specs do not depend on which other specs ran). */
 function seeded(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed), scale));
 }
 
-/**
- * Seeded weights (tfjs-layers initializers use Math.random): N(0, 1/fan-in) kernels, small biases;
- * the same for every model of the same architecture.
- */
-function reseed(model: tfl.LayersModel): tfl.LayersModel {
-  model.trainableWeights.forEach((w, i) => {
-    const shape = w.shape as number[];
-    const fanIn = shape.length >= 2 ? shape.slice(0, -1).reduce((a, b) => a * b, 1) : 100;
-    const value = seeded(shape, 100 + i, 1 / Math.sqrt(fanIn));
-    w.write(value);
-    value.dispose();
-  });
-  return model;
-}
+/** Seeded weights: N(0, 1/fan-in) kernels, small biases (seeds 100, 101, ...). */
+const reseed = <M extends tfl.LayersModel>(model: M): M => seedWeights(model, 100, 100);
 
 function mlp(): tfl.LayersModel {
   return reseed(tfl.sequential({layers: [

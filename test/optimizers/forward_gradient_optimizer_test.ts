@@ -10,7 +10,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
 import {ForwardGradientOptimizer, ForwardGradientOptimizerArgs} from '../../src/optimizers/forward_gradient_optimizer';
-import {describeBackends, expectClose} from '../util';
+import {describeBackends, expectClose, seedWeights} from '../util';
 
 type Perturb = 'weight'|'activity'|'none';
 const MODES: Perturb[] = ['weight', 'activity', 'none'];
@@ -18,18 +18,6 @@ type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** Seeded weights (tfjs-layers initializers use Math.random): N(0, 1/fan-in), fixed seeds. */
-function seedWeights(model: tfl.LayersModel, seed = 1): tfl.LayersModel {
-  model.trainableWeights.forEach((w, i) => {
-    const shape = w.shape as number[];
-    const fanIn = shape.length >= 2 ? shape.slice(0, -1).reduce((a, b) => a * b, 1) : 16;
-    const value = tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed * 1000 + i), 1 / Math.sqrt(fanIn)));
-    w.write(value);
-    value.dispose();
-  });
-  return model;
-}
 
 /** n examples of dimension d, one-hot labels of `classes` classes (seeded). */
 function makeData(n: number, d = 4, classes = 3, seed = 11): {x: tf.Tensor, y: tf.Tensor} {
@@ -227,7 +215,7 @@ describeBackends('ForwardGradientOptimizer: training steps', () => {
         const o1 = tfl.layers.dense({units: 3, activation: 'softmax', name: 'b1'}).apply(trunk) as tfl.SymbolicTensor;
         const b2h = tfl.layers.dense({units: 5, activation: 'relu', name: 'b2h'}).apply(trunk) as tfl.SymbolicTensor;
         const o2 = tfl.layers.dense({units: 2, name: 'b2'}).apply(b2h) as tfl.SymbolicTensor;
-        return seedWeights(tfl.model({inputs: input, outputs: [o1, o2]}), 4);
+        return seedWeights(tfl.model({inputs: input, outputs: [o1, o2]}), 4000);
       };
       const {x, y: y1} = makeData(8);
       const y2 = tf.randomNormal([8, 2], 0, 1, 'float32', 21);
