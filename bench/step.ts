@@ -22,7 +22,6 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
-import {ModelAttachment} from '../src/optimizers/activity';
 import {ForwardGradientOptimizer} from '../src/optimizers/forward_gradient_optimizer';
 
 require('@tensorflow/tfjs-backend-cpu');
@@ -224,6 +223,8 @@ interface Row {
   msPerStep?: number;
   timeRatio?: number;
   timeIqr?: string;
+  /** Time ratio to plain tf.train.sgd (tfjs's own backprop path, without the FG pipeline). */
+  timeRatioSgd?: number;
   /** Peak bytes above the bytes alive at the start of one step. */
   peakBytes?: number;
   peakRatio?: number;
@@ -308,30 +309,25 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
     });
 
     // Peak memory and kernel count of one step, through trainOnBatch (no callbacks there: attach
-    // FG-A's model the way the callback does, then detach).
+    // the model the way the callback does, then detach).
     const [xb, yb] = [tf.slice(x, 0, opts.batch), tf.slice(y, 0, opts.batch)];
     owned.push(xb, yb);
     const peaks: number[] = [], kernels: number[] = [];
     for (const t of trainees) {
       const opt = t.model.optimizer;
-      const attach = opt instanceof ForwardGradientOptimizer && opt.perturb === 'activity';
-      if (attach) {
-        opt.attachment = new ModelAttachment(t.model);
-      }
+      const fgOpt = opt instanceof ForwardGradientOptimizer ? opt : null;
+      fgOpt?.attach(t.model);
       try {
         const startBytes = tf.memory().numBytes;
         const info = await tf.profile(() => t.model.trainOnBatch(xb, yb));
         peaks.push(info.peakBytes - startBytes);
         kernels.push(info.kernels.length);
       } finally {
-        if (attach) {
-          (opt as ForwardGradientOptimizer).attachment?.detach();
-          (opt as ForwardGradientOptimizer).attachment = null;
-        }
+        fgOpt?.detach();
       }
     }
 
-    const bp = VARIANT_NAMES.indexOf('bp');
+    const bp = VARIANT_NAMES.indexOf('bp'), sgd = VARIANT_NAMES.indexOf('sgd');
     rows.forEach((row, i) => {
       row.params = params;
       row.reps = reps;
@@ -339,6 +335,7 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
       row.msPerStep = median(times[i]);
       row.timeRatio = pairedRatio(times[i], times[bp]);
       row.timeIqr = pairedSpread(times[i], times[bp]);
+      row.timeRatioSgd = pairedRatio(times[i], times[sgd]);
       row.peakBytes = peaks[i];
       row.peakRatio = peaks[i] / peaks[bp];
       row.kernels = kernels[i];
@@ -437,6 +434,7 @@ async function main(): Promise<void> {
     {head: 'ms/step', cell: r => ms(r.msPerStep)},
     {head: 'time/BP', cell: r => x2(r.timeRatio)},
     {head: 'IQR', cell: r => r.variant === 'bp' ? '' : r.timeIqr ?? '-'},
+    {head: 'time/sgd', cell: r => x2(r.timeRatioSgd)},
     {head: 'peak MB', cell: r => mb(r.peakBytes)},
     {head: 'peak/BP', cell: r => x2(r.peakRatio)},
     {head: 'kernels/step', cell: r => r.kernels == null ? '-' : String(r.kernels)},
@@ -454,7 +452,8 @@ async function main(): Promise<void> {
   console.log(
       `\nRATIOS to BP (issue target FG-A time ≤ ${target.toFixed(1)}x BP): ` +
       groups.map(g => `${g} time FG-A ${x2(get(g, 'fga').timeRatio)} FG-W ${x2(get(g, 'fgw').timeRatio)} ` +
-                      `sgd ${x2(get(g, 'sgd').timeRatio)}, peak FG-A ${x2(get(g, 'fga').peakRatio)} ` +
+                      `sgd ${x2(get(g, 'sgd').timeRatio)} (FG-A/sgd ${x2(get(g, 'fga').timeRatioSgd)}), ` +
+                      `peak FG-A ${x2(get(g, 'fga').peakRatio)} ` +
                       `FG-W ${x2(get(g, 'fgw').peakRatio)}`).join('; ') +
       ` | FG-A ${within}/${groups.length} within target` + (failed.size > 0 ? `, ${failed.size} failed` : ''));
 }
