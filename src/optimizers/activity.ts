@@ -44,6 +44,12 @@ const SITE_KERNELS: {[kernelName: string]: SiteKernelSpec} = {
 /** Kernels through which a weight keeps its identity (tfjs reshapes kernels before matmuls). */
 const ALIAS_KERNELS = new Set<string>([tf.Reshape, tf.Identity, tf.Cast, tf.ExpandDims]);
 
+/** tfjs-layers passes a Dense kernel through an identity `Transpose` for inputs of rank > 2. */
+function isIdentityTranspose(k: KernelInvocationInfo): boolean {
+  const perm = (k.attrs as {perm?: number[]}).perm;
+  return k.kernelName === tf.Transpose && perm != null && perm.every((p, i) => p === i);
+}
+
 /** Layer properties holding perturbable weights, in the order their kernels run. */
 const KERNEL_PROPERTIES = ['kernel', 'depthwiseKernel', 'pointwiseKernel'];
 
@@ -209,7 +215,7 @@ export class ActivityStep {
 
   /** The kernel observer that perturbs every site's pre-activation. */
   readonly observer: KernelObserver = (k: KernelInvocationInfo, ctx: JvpContext) => {
-    if (ALIAS_KERNELS.has(k.kernelName)) {
+    if (ALIAS_KERNELS.has(k.kernelName) || isIdentityTranspose(k)) {
       const x = k.inputs.x;
       const w = x == null ? undefined : this.siteWeightOf(x);
       if (w != null) {
@@ -325,7 +331,10 @@ export class ActivityStep {
       if (terms.length === 0) {
         continue;  // no loss depends on this site in this step
       }
-      const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [...batch, N]
+      // [...batch, N]; a non-finite derivative (the step will be skipped) must not make the
+      // gradients non-finite: they feed the inner optimizer's state.
+      const dRaw = terms.length === 1 ? terms[0] : tf.addN(terms);
+      const d = tf.where(tf.isFinite(dRaw), dRaw, tf.zerosLike(dRaw));
       const n = d.shape[nb];
       const zSize = site.zShape.reduce((a, b) => a * b, 1);
       // ĝ_z = mean over directions of d_n · u (broadcast over the example's positions and units)

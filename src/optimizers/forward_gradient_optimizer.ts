@@ -228,12 +228,19 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const vars = varList ?? Object.values(tf.engine().registeredVariables).filter(v => v.trainable);
     if (this.perturb === 'none') {
       return tf.tidy(() => {
-        const {value, grads} = tf.variableGrads(f, vars);
-        // The same guard as the estimators: a non-finite loss or gradient skips the step.
-        const finite = Object.values(grads).reduce(
-            (ok, g) => tf.logicalAnd(ok, tf.all(tf.isFinite(g))), tf.all(tf.isFinite(value)));
-        this.setLastFinite(tf.cast(finite, 'float32'));
-        return {value, grads: this.postprocess(grads, vars, finite)} as unknown as tf.TensorContainer;
+        const {value, grads: raw} = tf.variableGrads(f, vars);
+        // The same guard as the estimators: a non-finite loss or gradient skips the step. The
+        // gradients are made finite (they feed the inner optimizer's state) and zeroed on a skip.
+        const grads: NamedTensorMap = {};
+        let finite = tf.isFinite(value);
+        for (const [name, g] of Object.entries(raw)) {
+          const ok = tf.isFinite(g);
+          finite = tf.logicalAnd(finite, tf.all(ok));
+          grads[name] = tf.where(ok, g, tf.zerosLike(g));
+        }
+        const ok = tf.cast(finite, 'float32');
+        this.setLastFinite(ok);
+        return {value, grads: this.postprocess(grads, vars, ok)} as unknown as tf.TensorContainer;
       }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     }
     if (this.perturb === 'activity' && this.attachment == null) {
@@ -257,7 +264,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         const directions = weightPerturbed.map((v, i) => sampleNoise(
             [...batchShape, ...v.shape], this.noise,
             this.seed == null ? null : noiseSeed(this.seed, step, 1_000_000 + i)));
-        const {value, d, grads} = withTangents(() => {
+        const {value, d: dRaw, grads} = withTangents(() => {
           weightPerturbed.forEach((v, i) => seedTangent(v, directions[i]));
           const value = f();
           const d = tangentOf(value) ?? tf.zeros(batchShape);
@@ -267,6 +274,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
           }
           return {value, d, grads};
         }, {batchShape, observer: activity?.observer});
+        // A non-finite derivative skips the step; cleaned, it keeps the gradients finite.
+        const d = tf.where(tf.isFinite(dRaw), dRaw, tf.zerosLike(dRaw));
         // g = mean_k d_k·v_k for the weight-perturbed variables.
         weightPerturbed.forEach((v, i) => {
           const dk = tf.reshape(d, [k, ...new Array(v.rank).fill(1)]);
@@ -276,11 +285,11 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
           this.addRegularizerGradients(grads, vars);
         }
         // A non-finite loss with a finite tangent (e.g. loss + Infinity) must skip the step too.
-        const finite = tf.logicalAnd(tf.all(tf.isFinite(d)), tf.isFinite(value));
-        const dMean = tf.mean(d);
-        this.stats.directionalDerivative.assign(dMean);
-        this.setLastFinite(tf.cast(finite, 'float32'));
-        return {value, grads: this.postprocess(grads, vars, finite)} as unknown as tf.TensorContainer;
+        const finite = tf.logicalAnd(tf.all(tf.isFinite(dRaw)), tf.isFinite(value));
+        this.stats.directionalDerivative.assign(tf.mean(dRaw));
+        const ok = tf.cast(finite, 'float32');
+        this.setLastFinite(ok);
+        return {value, grads: this.postprocess(grads, vars, ok)} as unknown as tf.TensorContainer;
       }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     } finally {
       activity?.dispose();
@@ -320,7 +329,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     return this.postprocess(grads, vars, null);
   }
 
-  private postprocess(grads: NamedTensorMap, vars: tf.Variable[], finite: Tensor|null): NamedTensorMap {
+  /** `ok` (1 or 0, a float scalar) zeroes every gradient of a skipped step; they are finite here. */
+  private postprocess(grads: NamedTensorMap, vars: tf.Variable[], ok: Tensor|null): NamedTensorMap {
     const out: NamedTensorMap = {};
     for (const v of vars) {
       let g = grads[v.name] ?? tf.zerosLike(v);
@@ -331,8 +341,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       if (scale !== 1) {
         g = tf.mul(g, scale);
       }
-      if (finite != null) {
-        g = tf.where(finite, g, tf.zerosLike(g));  // NaN·0 would still be NaN
+      if (ok != null) {
+        g = tf.mul(g, ok);  // a scalar factor, no tiled condition (costly on wasm)
       }
       out[v.name] = g;
     }
@@ -380,7 +390,10 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     this.inner.applyGradients(variableGradients);
     tf.tidy(() => {
       const restore = [...weights, ...stateBefore];
-      restore.forEach((v, i) => v.assign(tf.where(tf.cast(ok, 'bool'), v, snapshot[i])));
+      // v·ok + old·(1 − ok): exactly v (ok = 1) or exactly old (ok = 0), as both are finite
+      // (the gradients are), with scalar factors only.
+      const notOk = tf.sub(1, ok);
+      restore.forEach((v, i) => v.assign(tf.add(tf.mul(v, ok), tf.mul(snapshot[i], notOk))));
       // State the inner optimizer created in this very step is left as it is: the skipped step's
       // gradients are zero, which leaves every tfjs optimizer's new state at its initial value
       // (0, or Adagrad's initialAccumulatorValue).
