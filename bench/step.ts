@@ -297,16 +297,21 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
 
     // Sanity check: every trainable weight of every variant must have moved from its initial value
     // (an estimator that silently leaves a layer at zero gradient would look fast).
-    trainees.forEach((t, i) => {
-      const frozen = t.model.getWeights().map((w, j) => ({w, j})).filter(({w, j}) =>
-          tf.tidy(() => tf.max(tf.abs(tf.sub(w, init[j]))).dataSync()[0]) === 0);
+    for (const [i, t] of trainees.entries()) {
+      const moved = await Promise.all(t.model.getWeights().map(async (w, j) => {
+        const m = tf.tidy(() => tf.max(tf.abs(tf.sub(w, init[j]))));
+        const v = (await m.data())[0];  // async read: webgpu in node has no synchronous readback
+        m.dispose();
+        return v;
+      }));
+      const frozen = moved.map((v, j) => ({v, j})).filter(({v}) => v === 0);
       if (frozen.length > 0) {
         const names = frozen.map(({j}) => t.model.weights[j].name);
         rows[i].note = (rows[i].note ? rows[i].note + '; ' : '') +
             `${frozen.length}/${init.length} weights never updated: ` +
             (names.length > 4 ? `${names.slice(0, 4).join(', ')}, ...` : names.join(', '));
       }
-    });
+    }
 
     // Peak memory and kernel count of one step, through trainOnBatch (no callbacks there: attach
     // the model the way the callback does, then detach).
@@ -399,6 +404,10 @@ async function main(): Promise<void> {
   console.log('peak: tf.profile(() => model.trainOnBatch(x, y)).peakBytes minus the bytes alive ' +
               'before the step (the step\'s working set).\n');
 
+  if (opts.backends.includes('webgpu')) {
+    // tslint:disable-next-line:no-require-imports
+    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
+  }
   const rows: Row[] = [];
   for (const backend of opts.backends) {
     try {
