@@ -18,6 +18,7 @@ import * as path from 'path';
 import {parseArgs} from 'util';
 
 import {seedTangent, tangentOf, withTangents} from '../src/autodiff';
+import {BENCH_MODELS, BenchModelName, BUILDERS, buildMlp, randomData} from './models';
 
 require('@tensorflow/tfjs-backend-cpu');
 require('@tensorflow/tfjs-backend-wasm');
@@ -26,8 +27,8 @@ require('@tensorflow/tfjs-layers');  // registers tfjs's gradients in node (used
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-const MODEL_NAMES = ['mlp', 'cnn', 'mixer'] as const;
-type ModelName = typeof MODEL_NAMES[number];
+const MODEL_NAMES = BENCH_MODELS;
+type ModelName = BenchModelName;
 
 interface Options {
   backends: string[];
@@ -121,82 +122,10 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Models, data, loss
 
-function buildMlp(): tfl.LayersModel {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.dense({inputShape: [784], units: 1024, activation: 'relu'}),
-      tfl.layers.dense({units: 1024, activation: 'relu'}),
-      tfl.layers.dense({units: 10, activation: 'softmax'}),
-    ],
-  });
-}
-
-function buildCnn(): tfl.LayersModel {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.conv2d({inputShape: [28, 28, 1], filters: 16, kernelSize: 3, activation: 'relu'}),
-      tfl.layers.maxPooling2d({poolSize: 2}),
-      tfl.layers.conv2d({filters: 32, kernelSize: 3, activation: 'relu'}),
-      tfl.layers.maxPooling2d({poolSize: 2}),
-      tfl.layers.flatten(),
-      tfl.layers.dense({units: 10, activation: 'softmax'}),
-    ],
-  });
-}
-
-/**
- * A small MLP-Mixer: 28×28 images cut into 49 patches of 4×4 = 16 pixels, a per-patch Dense 64,
- * two mixer blocks (token mixing: Permute → Dense 64 gelu → Dense 49 → Permute, + residual;
- * channel mixing: Dense 128 gelu → Dense 64, + residual; no LayerNorm), global average pooling
- * over patches, Dense 10 softmax.
- */
-function buildMixer(): tfl.LayersModel {
-  type S = tfl.SymbolicTensor;
-  const inp = tfl.input({shape: [28, 28, 1]});
-  let h = tfl.layers.reshape({targetShape: [7, 4, 7, 4]}).apply(inp) as S;  // [pr, r, pc, c]
-  h = tfl.layers.permute({dims: [1, 3, 2, 4]}).apply(h) as S;               // [pr, pc, r, c]
-  h = tfl.layers.reshape({targetShape: [49, 16]}).apply(h) as S;
-  h = tfl.layers.dense({units: 64}).apply(h) as S;                          // [49 tokens, 64]
-  for (let block = 0; block < 2; block++) {
-    let t = tfl.layers.permute({dims: [2, 1]}).apply(h) as S;               // [64, 49]
-    t = tfl.layers.dense({units: 64, activation: 'gelu'}).apply(t) as S;
-    t = tfl.layers.dense({units: 49}).apply(t) as S;
-    t = tfl.layers.permute({dims: [2, 1]}).apply(t) as S;                   // [49, 64]
-    h = tfl.layers.add().apply([h, t]) as S;
-    let c = tfl.layers.dense({units: 128, activation: 'gelu'}).apply(h) as S;
-    c = tfl.layers.dense({units: 64}).apply(c) as S;
-    h = tfl.layers.add().apply([h, c]) as S;
-  }
-  h = tfl.layers.globalAveragePooling1d().apply(h) as S;
-  const out = tfl.layers.dense({units: 10, activation: 'softmax'}).apply(h) as S;
-  return tfl.model({inputs: inp, outputs: out});
-}
-
-const BUILDERS: Record<ModelName, () => tfl.LayersModel> = {
-  mlp: buildMlp,
-  cnn: buildCnn,
-  mixer: buildMixer,
-};
-
-const INPUT_SHAPES: Record<ModelName, number[]> = {
-  mlp: [784],
-  cnn: [28, 28, 1],
-  mixer: [28, 28, 1],
-};
-
 /** Mean categorical cross-entropy of softmax outputs `p` against one-hot `y` (Keras's clipping). */
 function loss(p: tf.Tensor, y: tf.Tensor): tf.Tensor {
   const eps = 1e-7;
   return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, eps, 1 - eps))), -1)));
-}
-
-function randomBatch(model: ModelName, batch: number, seed: number): {x: tf.Tensor, y: tf.Tensor} {
-  return tf.tidy(() => {
-    const x = tf.randomUniform([batch, ...INPUT_SHAPES[model]], 0, 1, 'float32', seed);
-    const labels = tf.randomUniform([batch], 0, 10, 'int32', seed + 1);
-    const y = tf.cast(tf.oneHot(labels, 10), 'float32');
-    return {x, y};
-  });
 }
 
 /** One random normal tangent per weight, with leading batch axes `batchShape`. */
@@ -343,7 +272,7 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
   try {
     model = BUILDERS[name]();
     const m = model;
-    const {x, y} = randomBatch(name, opts.batch, opts.seed);
+    const {x, y} = randomData(name, opts.batch, opts.seed);
     owned.push(x, y);
     const weights = m.trainableWeights.map(w => w.read());
     row.params = weights.reduce((s, w) => s + w.size, 0);
@@ -476,7 +405,7 @@ async function benchJax(opts: Options): Promise<string[]> {
       await tf.ready();
       model = buildMlp();
       const m = model;
-      const {x, y} = randomBatch('mlp', opts.batch, opts.seed);
+      const {x, y} = randomData('mlp', opts.batch, opts.seed);
       owned.push(x, y);
       const weights = m.trainableWeights.map(w => w.read());
       const tangents = randomTangents(weights, [], opts.seed + 100);

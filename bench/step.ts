@@ -22,6 +22,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
+import {BUILDERS, randomData} from './models';
 import {ForwardGradientOptimizer} from '../src/optimizers/forward_gradient_optimizer';
 
 require('@tensorflow/tfjs-backend-cpu');
@@ -31,7 +32,7 @@ require('@tensorflow/tfjs-backend-wasm');
 // Command line
 
 const MODEL_NAMES = ['mlp', 'mixer'] as const;
-type ModelName = typeof MODEL_NAMES[number];
+type ModelName = typeof MODEL_NAMES[number];  // the cnn is left out: wasm cannot backprop convs
 
 const VARIANT_NAMES = ['fgw', 'fga', 'bp', 'sgd'] as const;
 type VariantName = typeof VARIANT_NAMES[number];
@@ -130,57 +131,6 @@ function parseOptions(argv: string[]): Options {
 
 // ---------------------------------------------------------------------------------------------
 // Models and data (the models of bench/jvp.ts)
-
-function buildMlp(): tfl.LayersModel {
-  return tfl.sequential({
-    layers: [
-      tfl.layers.dense({inputShape: [784], units: 1024, activation: 'relu'}),
-      tfl.layers.dense({units: 1024, activation: 'relu'}),
-      tfl.layers.dense({units: 10, activation: 'softmax'}),
-    ],
-  });
-}
-
-/**
- * A small MLP-Mixer: 28×28 images cut into 49 patches of 4×4 = 16 pixels, a per-patch Dense 64,
- * two mixer blocks (token mixing: Permute → Dense 64 gelu → Dense 49 → Permute, + residual;
- * channel mixing: Dense 128 gelu → Dense 64, + residual; no LayerNorm: the gradient of tfjs-layers'
- * LayerNormalization runs tens of thousands of kernels and would dominate BP), global average
- * pooling over patches, Dense 10 softmax.
- */
-function buildMixer(): tfl.LayersModel {
-  type S = tfl.SymbolicTensor;
-  const inp = tfl.input({shape: [28, 28, 1]});
-  let h = tfl.layers.reshape({targetShape: [7, 4, 7, 4]}).apply(inp) as S;  // [pr, r, pc, c]
-  h = tfl.layers.permute({dims: [1, 3, 2, 4]}).apply(h) as S;               // [pr, pc, r, c]
-  h = tfl.layers.reshape({targetShape: [49, 16]}).apply(h) as S;
-  h = tfl.layers.dense({units: 64}).apply(h) as S;                          // [49 tokens, 64]
-  for (let block = 0; block < 2; block++) {
-    let t = tfl.layers.permute({dims: [2, 1]}).apply(h) as S;               // [64, 49]
-    t = tfl.layers.dense({units: 64, activation: 'gelu'}).apply(t) as S;
-    t = tfl.layers.dense({units: 49}).apply(t) as S;
-    t = tfl.layers.permute({dims: [2, 1]}).apply(t) as S;                   // [49, 64]
-    h = tfl.layers.add().apply([h, t]) as S;
-    let c = tfl.layers.dense({units: 128, activation: 'gelu'}).apply(h) as S;
-    c = tfl.layers.dense({units: 64}).apply(c) as S;
-    h = tfl.layers.add().apply([h, c]) as S;
-  }
-  h = tfl.layers.globalAveragePooling1d().apply(h) as S;
-  const out = tfl.layers.dense({units: 10, activation: 'softmax'}).apply(h) as S;
-  return tfl.model({inputs: inp, outputs: out});
-}
-
-const BUILDERS: Record<ModelName, () => tfl.LayersModel> = {mlp: buildMlp, mixer: buildMixer};
-const INPUT_SHAPES: Record<ModelName, number[]> = {mlp: [784], mixer: [28, 28, 1]};
-
-/** `n` random examples: inputs uniform [0, 1), random one-hot labels of 10 classes. */
-function randomData(model: ModelName, n: number, seed: number): {x: tf.Tensor, y: tf.Tensor} {
-  return tf.tidy(() => {
-    const x = tf.randomUniform([n, ...INPUT_SHAPES[model]], 0, 1, 'float32', seed);
-    const labels = tf.randomUniform([n], 0, 10, 'int32', seed + 1);
-    return {x, y: tf.cast(tf.oneHot(labels, 10), 'float32')};
-  });
-}
 
 function optimizerOf(variant: VariantName, lr: number, seed: number): tf.Optimizer {
   switch (variant) {
