@@ -18,6 +18,7 @@ import * as path from 'path';
 import {parseArgs} from 'util';
 
 import {seedTangent, tangentOf, withTangents} from '../src/autodiff';
+import {Column, median, ms, pairedRatio, pairedSpread, printTable, quantile, x2} from './report';
 import {BENCH_MODELS, BenchModelName, BUILDERS, buildMlp, randomData} from './models';
 
 require('@tensorflow/tfjs-backend-cpu');
@@ -193,27 +194,6 @@ async function interleave(variants: Variant[], warmup: number, reps: number): Pr
   return times;
 }
 
-/** Linear-interpolated quantile q ∈ [0, 1] of xs. */
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q, lo = Math.floor(pos), hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
-function median(xs: number[]): number {
-  return quantile(xs, 0.5);
-}
-
-/** Median of the per-round ratios a[i] / b[i] (paired: both timed in the same round). */
-function pairedRatio(a: number[], b: number[]): number {
-  return median(a.map((v, i) => v / b[i]));
-}
-
-/** Interquartile range of the per-round ratios a[i] / b[i], as 'p25–p75'. */
-function pairedSpread(a: number[], b: number[]): string {
-  const r = a.map((v, i) => v / b[i]);
-  return `${quantile(r, 0.25).toFixed(2)}–${quantile(r, 0.75).toFixed(2)}`;
-}
 
 /**
  * Multiply-adds of the layers with a kernel (Dense, Conv2D): the forward pass does y = x·W
@@ -530,25 +510,6 @@ function jaxVersion(): string {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-interface Column<R> {
-  head: string;
-  cell: (r: R) => string;
-  /** Left-aligned (labels); numbers are right-aligned. */
-  left?: boolean;
-}
-
-/** Prints a table whose column widths fit the header and every cell. */
-function printTable<R>(columns: Column<R>[], rows: R[], suffix: (r: R) => string = () => ''): void {
-  const cells = rows.map(r => columns.map(c => c.cell(r)));
-  const widths = columns.map((c, i) => Math.max(c.head.length, ...cells.map(row => row[i].length)));
-  const line = (vals: string[]) =>
-      vals.map((v, i) => columns[i].left ? v.padEnd(widths[i]) : v.padStart(widths[i])).join('  ');
-  console.log(line(columns.map(c => c.head)));
-  cells.forEach((row, i) => console.log(line(row) + suffix(rows[i])));
-}
-
-const x2 = (r?: number) => r == null || !isFinite(r) ? '-' : `${r.toFixed(2)}x`;
-const ms = (t?: number) => t == null ? '-' : t.toFixed(1);
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));

@@ -22,6 +22,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
+import {Column, median, ms, pairedRatio, pairedSpread, printTable, quantile, x2} from './report';
 import {BUILDERS, randomData} from './models';
 import {ForwardGradientOptimizer} from '../src/optimizers/forward_gradient_optimizer';
 
@@ -139,28 +140,6 @@ function optimizerOf(variant: VariantName, lr: number, seed: number): tf.Optimiz
     case 'bp': return fg.optimizers.forwardGradient({perturb: 'none', optimizer: 'sgd', learningRate: lr, seed});
     case 'sgd': return tf.train.sgd(lr);
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Statistics
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q, lo = Math.floor(pos), hi = Math.ceil(pos);
-  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
-}
-
-const median = (xs: number[]) => quantile(xs, 0.5);
-
-/** Median of the per-round ratios a[i] / b[i] (paired: both timed in the same round). */
-function pairedRatio(a: number[], b: number[]): number {
-  return median(a.map((v, i) => v / b[i]));
-}
-
-/** Interquartile range of the per-round ratios, as 'p25–p75'. */
-function pairedSpread(a: number[], b: number[]): string {
-  const r = a.map((v, i) => v / b[i]);
-  return `${quantile(r, 0.25).toFixed(2)}–${quantile(r, 0.75).toFixed(2)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,23 +299,6 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
 // ---------------------------------------------------------------------------------------------
 // Output
 
-interface Column<R> {
-  head: string;
-  cell: (r: R) => string;
-  left?: boolean;
-}
-
-function printTable<R>(columns: Column<R>[], rows: R[], suffix: (r: R) => string = () => ''): void {
-  const cells = rows.map(r => columns.map(c => c.cell(r)));
-  const widths = columns.map((c, i) => Math.max(c.head.length, ...cells.map(row => row[i].length)));
-  const line = (vals: string[]) =>
-      vals.map((v, i) => columns[i].left ? v.padEnd(widths[i]) : v.padStart(widths[i])).join('  ');
-  console.log(line(columns.map(c => c.head)));
-  cells.forEach((row, i) => console.log(line(row) + suffix(rows[i])));
-}
-
-const x2 = (r?: number) => r == null || !isFinite(r) ? '-' : `${r.toFixed(2)}x`;
-const ms = (t?: number) => t == null ? '-' : t.toFixed(1);
 const mb = (b?: number) => b == null ? '-' : (b / 2 ** 20).toFixed(1);
 
 const LABELS: Record<VariantName, string> = {
