@@ -226,8 +226,41 @@ const maxPoolJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
   const {filterSize, strides, pad, dimRoundingMode} = attrs as unknown as tf.MaxPoolAttrs;
   const info = tf.backend_util.computePool2DInfo(
       x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  if (tilesExactly(info)) {
+    return maxPoolTangentTiled(x, y, t, info, ctx);
+  }
   return maxPoolTangent(x, t, (v, pv) => windows2D(v, info, pv), y.shape, ctx);
 };
+
+/** Non-overlapping windows that tile the input exactly, no padding (the usual 2×2 / stride 2 pool). */
+function tilesExactly(info: tf.backend_util.Conv2DInfo): boolean {
+  const {padInfo: p} = info;
+  return info.strideHeight === info.filterHeight && info.strideWidth === info.filterWidth &&
+      info.outHeight * info.filterHeight === info.inHeight &&
+      info.outWidth * info.filterWidth === info.inWidth && info.dilationHeight === 1 &&
+      info.dilationWidth === 1 && p.top === 0 && p.bottom === 0 && p.left === 0 && p.right === 0 &&
+      info.dataFormat === 'channelsLast';
+}
+
+/**
+ * MaxPool over windows that tile the input: ẏ = mean of ẋ over the window positions equal to the
+ * max (one position, except on exact ties), with rank-4 ops only (the max broadcast back by
+ * nearest-neighbour upsampling, window sums by average pooling): a few cheap passes instead of
+ * extracting windows.
+ */
+function maxPoolTangentTiled(
+    x: Tensor, y: Tensor, t: Tensor, info: tf.backend_util.Conv2DInfo, ctx: JvpContext): Tensor {
+  const size: [number, number] = [info.inHeight, info.inWidth];
+  const window: [number, number] = [info.filterHeight, info.filterWidth];
+  const mask = tf.cast(tf.equal(x, tf.image.resizeNearestNeighbor(y as tf.Tensor4D, size)), 'float32');
+  const ties = tf.avgPool(mask as tf.Tensor4D, window, window, 'valid');  // (#maxima) / window size
+  const picked = mapOverFirstAxis(t, ctx, tt => {
+    const b = tt.shape[0] / x.shape[0];
+    const m = b === 1 ? mask : tf.tile(mask, [b, 1, 1, 1]);
+    return tf.avgPool(tf.mul(tt, m) as tf.Tensor4D, window, window, 'valid');
+  });
+  return tf.div(picked, ties);
+}
 
 /** MaxPool3D: ẏ = ẋ at the (first) position of the window's maximum. */
 const maxPool3DJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
