@@ -1,7 +1,7 @@
 /**
- * The tangent tracer: the only file that touches tfjs engine internals.
+ * The tangent tracer: with `tracer_tape.ts`, the only code that touches tfjs engine internals.
  *
- * While a trace is active it wraps three engine methods:
+ * While a trace is active it wraps two engine methods:
  * - `runKernelFunc` (every registered kernel and every customGrad op passes through it): after a
  *   kernel runs, if an input carries a tangent, the kernel's JVP rule computes the outputs' tangents;
  *   customGrad ops run their forward inline (no tape is recording) so their inner kernels are traced;

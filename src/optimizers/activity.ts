@@ -64,6 +64,11 @@ interface SiteWeight {
   bias: tf.Variable|null;
   /** Indices of the model outputs whose losses this layer can reach. */
   outputs: number[];
+  /**
+   * The layer's own activation if it is ReLU or ReLU6 and applies to this weight's site (the
+   * layer's last kernel): where tfjs runs it as a separate kernel, the dead units are still masked.
+   */
+  reluActivation: 'relu'|'relu6'|null;
 }
 
 /** One perturbed kernel invocation of the current step. */
@@ -167,8 +172,10 @@ export class ModelAttachment {
         }
         const last = i === kernels.length - 1;
         const outputs = reach.map((set, k) => set.has(layer.name) ? k : -1).filter(k => k >= 0);
+        const activation = (l.activation as {getClassName?: () => string}|undefined)?.getClassName?.();
         this.siteWeights.set(variable.id, {
           variable, layerName: layer.name, bias: last && bias != null && bias.trainable ? bias : null, outputs,
+          reluActivation: last && (activation === 'relu' || activation === 'relu6') ? activation : null,
         });
         if (last && bias != null) {
           this.siteBiases.add(bias.id);
@@ -205,6 +212,10 @@ export class ModelAttachment {
 export class ActivityStep {
   readonly sites: Site[] = [];
   private readonly aliases = new Map<number, SiteWeight>();
+  /** Ids of reshapes of the site biases, by the bias variable's id. */
+  private readonly biasAliases = new Map<number, number>();
+  /** Tensors that are a site's pre-activation (plus its layer's bias) awaiting the layer's ReLU. */
+  private readonly preActivations = new Map<number, Site>();
   private readonly kept: Tensor[] = [];
 
   constructor(
@@ -221,6 +232,18 @@ export class ActivityStep {
       if (w != null) {
         this.aliases.set(k.outputs[0].id, w);
       }
+      const bias = x == null ? undefined : this.biasIdOf(x);
+      if (bias != null) {
+        this.biasAliases.set(k.outputs[0].id, bias);
+      }
+      return null;
+    }
+    if (k.kernelName === tf.Add) {
+      this.followBiasAdd(k);
+      return null;
+    }
+    if (k.kernelName === tf.Relu || k.kernelName === tf.Relu6) {
+      this.maskFromActivation(k);
       return null;
     }
     if (k.kernelName === tf.Multiply) {
@@ -242,8 +265,45 @@ export class ActivityStep {
       saved: spec.saved.map(name => this.keep(k.inputs[name].clone())),
       attrs: k.attrs, noise, mask: this.activeMask(k), zShape: y.shape,
     });
+    const site = this.sites[this.sites.length - 1];
+    if (site.mask == null && w.reluActivation != null) {
+      this.preActivations.set(y.id, site);
+    }
     return noise.clone();  // the tracer disposes what it is given
   };
+
+  private biasIdOf(t: Tensor): number|undefined {
+    return this.attachment.siteBiases.has(t.id) ? t.id : this.biasAliases.get(t.id);
+  }
+
+  /** z + bias (the layer's own bias) is still the site's pre-activation for the mask. */
+  private followBiasAdd(k: KernelInvocationInfo): void {
+    const {a, b} = k.inputs;
+    for (const [z, other] of [[a, b], [b, a]]) {
+      const site = z == null ? undefined : this.preActivations.get(z.id);
+      if (site != null && other != null && site.weight.bias != null &&
+          this.biasIdOf(other) === site.weight.bias.id) {
+        this.preActivations.set(k.outputs[0].id, site);
+        return;
+      }
+    }
+  }
+
+  /**
+   * The layer's own ReLU / ReLU6, run as a separate kernel on its pre-activation: its units with a
+   * zero derivative get no activity estimate (as for fused activations).
+   */
+  private maskFromActivation(k: KernelInvocationInfo): void {
+    const x = k.inputs.x;
+    const site = x == null ? undefined : this.preActivations.get(x.id);
+    const kind = k.kernelName === tf.Relu ? 'relu' : 'relu6';
+    if (site == null || site.mask != null || site.weight.reluActivation !== kind) {
+      return;
+    }
+    const y = k.outputs[0];
+    site.mask = this.keep(kind === 'relu' ? tf.step(y) :
+        tf.tidy(() => tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32'))));
+  }
 
   private siteWeightOf(t: Tensor|null|undefined): SiteWeight|undefined {
     if (t == null) {
