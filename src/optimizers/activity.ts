@@ -7,7 +7,7 @@
  * and position) is added to the tangent of its pre-activation z, through the tracer's kernel
  * observer, so it works where tfjs fuses z with the activation. One JVP yields the per-example
  * directional derivatives d_n of the per-example losses; the activity gradient estimate is
- * ĝ_z = d_n·u (masked where a fused ReLU is inactive) and the weight gradient is the one-layer VJP
+ * ĝ_z = d_n·u (masked where the layer's ReLU is inactive) and the weight gradient is the one-layer VJP
  * of z with cotangent ĝ_z (tfjs's own gradient of that one kernel): no backward pass through the
  * network.
  */
