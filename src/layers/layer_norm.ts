@@ -1,0 +1,215 @@
+/**
+ * Parameter-free layer normalization, as the LocalMixer uses it before and after every linear layer
+ * (paper §3.1 and Appendix 14: no gain, no bias, eps 1e-5), optionally per channel group ("local
+ * LN"). Written with broadcasting element-wise ops and two means only, so that its forward-mode
+ * tangent and its tfjs gradient stay a handful of kernels (tfjs-layers' LayerNormalization has a gain
+ * and a bias, and its gradient runs several times as many kernels).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {serialization, Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
+
+import {ValueError} from '../errors';
+import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
+
+/** Options of `normalize` (and the arguments the `LayerNorm` layer adds to the common ones). */
+export declare interface LayerNormOptions {
+  /**
+   * The axis normalized over (negative counts from the end). Defaults to -1, the last axis. With
+   * `groups` > 1 it must be the last axis.
+   */
+  axis?: number;
+  /**
+   * G: the last axis (D channels) is split into G consecutive groups of D/G channels, each
+   * normalized on its own. Must divide D. Defaults to 1 (the whole axis).
+   */
+  groups?: number;
+  /** Added to the variance before the inverse square root (≥ 0). Defaults to 1e-5, as the paper. */
+  epsilon?: number;
+}
+
+/** Arguments of the `LayerNorm` layer: `axis` (not the batch axis), `groups` and `epsilon`. */
+export declare interface LayerNormArgs extends LayerArgs, LayerNormOptions {}
+
+const DEFAULT_EPSILON = 1e-5;
+
+/** Validated options with defaults filled in. */
+interface ResolvedOptions {
+  axis: number;
+  groups: number;
+  epsilon: number;
+}
+
+/** Checks the rank-independent options; `who` names the caller in messages. */
+function resolveOptions(options: LayerNormOptions, who: string): ResolvedOptions {
+  const {axis = -1, groups = 1, epsilon = DEFAULT_EPSILON} = options ?? {};
+  if (typeof axis !== 'number' || !Number.isInteger(axis)) {
+    throw new ValueError(`${who}: axis must be an integer. Received: axis=${JSON.stringify(axis)}.`);
+  }
+  if (!isPositiveInt(groups)) {
+    throw new ValueError(`${who}: groups must be a positive integer. Received: groups=${JSON.stringify(groups)}.`);
+  }
+  if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) {
+    throw new ValueError(
+        `${who}: epsilon must be a finite number ≥ 0. Received: epsilon=${JSON.stringify(epsilon)}.`);
+  }
+  return {axis, groups, epsilon};
+}
+
+/**
+ * Checks the options against an input shape; returns the non-negative axis. `who` names the
+ * caller in messages.
+ */
+function checkAgainstShape(o: ResolvedOptions, shape: ReadonlyArray<number|null>, who: string): number {
+  const rank = shape.length;
+  if (rank < 1) {
+    throw new ValueError(`${who}: the input must have rank ≥ 1. Received: a scalar.`);
+  }
+  if (o.axis < -rank || o.axis >= rank) {
+    throw new ValueError(
+        `${who}: axis ${o.axis} is out of range for an input of rank ${rank}. ` +
+        `Received: axis=${o.axis}, input shape ${fmtShape(shape)}.`);
+  }
+  const axis = o.axis < 0 ? o.axis + rank : o.axis;
+  if (o.groups > 1) {
+    if (axis !== rank - 1) {
+      throw new ValueError(
+          `${who}: groups > 1 normalizes groups of the last axis only; axis must be -1 (or ${rank - 1}). ` +
+          `Received: axis=${o.axis}, groups=${o.groups}, input shape ${fmtShape(shape)}.`);
+    }
+    const d = shape[rank - 1];
+    if (d != null && d % o.groups !== 0) {
+      throw new ValueError(
+          `${who}: groups ${o.groups} does not divide the last axis of size ${d}. ` +
+          `Received: groups=${o.groups}, input shape ${fmtShape(shape)}.`);
+    }
+  }
+  return axis;
+}
+
+/** The normalization itself, options already checked. */
+function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: number): Tensor {
+  return tf.tidy(() => {
+    const shape = x.shape;
+    let y = x, ax = axis;
+    if (groups > 1) {
+      const d = shape[shape.length - 1];
+      y = tf.reshape(x, [...shape.slice(0, -1), groups, d / groups]);
+      ax = y.rank - 1;
+    }
+    const mean = tf.mean(y, ax, true);
+    const centered = tf.sub(y, mean);
+    const variance = tf.mean(tf.square(centered), ax, true);
+    const out = tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon)));
+    return groups > 1 ? tf.reshape(out, shape) : out;
+  });
+}
+
+/**
+ * Layer normalization without gain or bias: (x − μ) / √(σ² + ε), μ and σ² the mean and the biased
+ * variance over `axis`, or, with `groups` G > 1, over each of the G consecutive channel groups of
+ * the last axis (the paper's per-group "local LN").
+ *
+ * The variance is computed centered, σ² = mean((x − μ)²). The paper's code uses
+ * mean(x²) − mean(x)², which is the same number in exact arithmetic; the centered form cancels no
+ * large terms (for |μ| ≫ σ the other loses about log10(μ²/σ²) digits of float32 precision and can go
+ * negative), and it also needs fewer kernels, in the value and in its tangent. Differences from the
+ * paper's formula are float32 rounding only.
+ *
+ * ```js
+ * const x = tf.tensor2d([[1, 2, 3, 4], [0, 10, 10, 30]]);
+ * fg.layers.normalize(x).print();               // each row: mean 0, variance ≈ 1
+ * fg.layers.normalize(x, {groups: 2}).print();  // each half row: [-1, 1] (up to ε)
+ * ```
+ */
+export function normalize<T extends Tensor>(x: T, options: LayerNormOptions = {}): T {
+  if (!(x instanceof Tensor)) {
+    throw new ValueError(`normalize: x must be a Tensor. Received: ${typeof x}.`);
+  }
+  if (x.dtype !== 'float32') {
+    throw new ValueError(`normalize: x must be float32. Received: dtype ${x.dtype}.`);
+  }
+  const o = resolveOptions(options, 'normalize');
+  const axis = checkAgainstShape(o, x.shape, 'normalize');
+  return normalizeChecked(x, axis, o.groups, o.epsilon) as T;
+}
+
+/**
+ * Parameter-free layer normalization as a layer (see `normalize`): normalizes over `axis` (default
+ * the last), or per channel group with `groups`. Output shape = input shape; no weights. The batch
+ * axis cannot be normalized over: every example stays independent of the others.
+ */
+export class LayerNorm extends tfl.layers.Layer {
+  /** @nocollapse */
+  static get className(): string {
+    return 'fg.LayerNorm';
+  }
+
+  readonly axis: number;
+  readonly groups: number;
+  readonly epsilon: number;
+
+  constructor(args: LayerNormArgs = {}) {
+    super(args ?? {});
+    const o = resolveOptions(args ?? {}, layerLabel(this));
+    this.axis = o.axis;
+    this.groups = o.groups;
+    this.epsilon = o.epsilon;
+  }
+
+  /** Checks an input shape; returns the non-negative axis. */
+  private checkShape(shape: ReadonlyArray<number|null>): number {
+    const who = layerLabel(this);
+    if (shape.length < 2) {
+      throw new ValueError(
+          `${who} expects inputs of rank ≥ 2 [batch, ...]. Received: input shape ${fmtShape(shape)}.`);
+    }
+    const axis = checkAgainstShape(this, shape, who);
+    if (axis === 0) {
+      throw new ValueError(
+          `${who}: cannot normalize over the batch axis. Received: axis=${this.axis}, ` +
+          `input shape ${fmtShape(shape)}.`);
+    }
+    return axis;
+  }
+
+  override build(inputShape: tfl.Shape|tfl.Shape[]): void {
+    this.checkShape(singleShape(this, inputShape));
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape|tfl.Shape[]): tfl.Shape {
+    const shape = singleShape(this, inputShape);
+    this.checkShape(shape);
+    return shape;
+  }
+
+  override call(inputs: Tensor|Tensor[], _kwargs: Kwargs): Tensor {
+    return tf.tidy(() => {
+      const x = singleInput(this, inputs);
+      const axis = this.checkShape(x.shape);
+      return normalizeChecked(x, axis, this.groups, this.epsilon);
+    });
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {...super.getConfig(), axis: this.axis, groups: this.groups, epsilon: this.epsilon};
+  }
+}
+serialization.registerClass(LayerNorm);
+
+/**
+ * A parameter-free layer normalization layer (no gain, no bias): over the last axis by default, over
+ * another `axis`, or per channel group of the last axis with `groups` — the LocalMixer's "local LN".
+ *
+ * ```js
+ * const tokens = tf.input({shape: [16, 64]});                          // [batch, patches, channels]
+ * const perPatch = fg.layers.layerNorm().apply(tokens);       // over the 64 channels
+ * const perGroup = fg.layers.layerNorm({groups: 4}).apply(tokens);  // 4 groups of 16
+ * ```
+ */
+export function layerNorm(args: LayerNormArgs = {}): LayerNorm {
+  return new LayerNorm(args);
+}
