@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
+import {gpuNoise, gpuNoiseAvailable} from './noise_webgpu';
+
 /** `gaussian`: N(0, 1) entries; `rademacher`: ±1 with probability ½ each (lower variance). */
 export type NoiseKind = 'gaussian'|'rademacher';
 
@@ -29,8 +31,14 @@ export function noiseSeed(baseSeed: number, step: number, site: number): number 
   return h;
 }
 
-/** A noise tensor of `shape`; `seed` null draws from Math.random (not reproducible). */
+/**
+ * A noise tensor of `shape`; `seed` null draws from Math.random (not reproducible). Under the webgpu
+ * backend the numbers are generated on the GPU (a different, equally reproducible stream).
+ */
 export function sampleNoise(shape: number[], kind: NoiseKind, seed: number|null): Tensor {
+  if (gpuNoiseAvailable()) {
+    return gpuNoise(shape, kind, seed ?? Math.floor(Math.random() * 2 ** 32));
+  }
   const s = seed ?? undefined;
   if (kind === 'gaussian') {
     return tf.randomNormal(shape, 0, 1, 'float32', s);
