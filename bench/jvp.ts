@@ -18,7 +18,7 @@ import * as path from 'path';
 import {parseArgs} from 'util';
 
 import {seedTangent, tangentOf, withTangents} from '../src/autodiff';
-import {Column, median, ms, pairedRatio, pairedSpread, printTable, quantile, x2} from './report';
+import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, UsageError, x2} from './report';
 import {BENCH_MODELS, BenchModelName, BUILDERS, buildMlp, randomData} from './models';
 
 require('@tensorflow/tfjs-backend-cpu');
@@ -55,8 +55,6 @@ function repsOf(opts: Options, backend: string): {reps: number, warmup: number} 
 }
 
 /** A bad command line: printed without a stack trace. */
-class UsageError extends Error {}
-
 const USAGE = `usage: node build/bench/jvp.js [options]
   --backends LIST    comma-separated tfjs backends (default: cpu,wasm)
   --models LIST      comma-separated subset of ${MODEL_NAMES.join(',')} (default: all)
@@ -94,23 +92,11 @@ function parseOptions(argv: string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: string, s: string|undefined, min: number): number => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < min) {
-      throw new UsageError(`--${name} must be an integer ≥ ${min}. Received: ${s}.\n${USAGE}`);
-    }
-    return n;
-  };
-  const list = (s: string|undefined) => (s ?? '').split(',').map(v => v.trim()).filter(Boolean);
-  const models = list(values.models);
-  for (const m of models) {
-    if (!(MODEL_NAMES as readonly string[]).includes(m)) {
-      throw new UsageError(`--models: unknown model '${m}' (known: ${MODEL_NAMES.join(', ')}).`);
-    }
-  }
+  const {int, list, names} = flagParsers(USAGE);
+  const models = names('models', values.models, MODEL_NAMES);
   return {
     backends: list(values.backends),
-    models: models as ModelName[],
+    models,
     batch: int('batch', values.batch, 1),
     reps: values.reps == null ? undefined : int('reps', values.reps, 1),
     warmup: values.warmup == null ? undefined : int('warmup', values.warmup, 0),

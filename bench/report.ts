@@ -1,4 +1,4 @@
-/** What the benchmarks share for reporting: paired-ratio statistics and aligned tables. */
+/** What the benchmarks share: flag checks, paired-ratio statistics and aligned tables. */
 
 /** Linear-interpolated quantile q ∈ [0, 1] of xs. */
 export function quantile(xs: number[], q: number): number {
@@ -45,3 +45,34 @@ export function printTable<R>(columns: Array<Column<R>>, rows: R[], suffix: (r: 
 export const x2 = (r?: number) => r == null || !isFinite(r) ? '-' : `${r.toFixed(2)}x`;
 /** Milliseconds with one decimal ('-' when missing). */
 export const ms = (t?: number) => t == null ? '-' : t.toFixed(1);
+
+/** A command-line mistake: printed with the usage text, exit code 2. */
+export class UsageError extends Error {}
+
+/** Flag value helpers for a benchmark's parser; `usage` is appended to every error. */
+export function flagParsers(usage: string) {
+  return {
+    /** An integer flag ≥ `min`. */
+    int(name: string, s: string|undefined, min: number): number {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < min) {
+        throw new UsageError(`--${name} must be an integer ≥ ${min}. Received: ${s}.\n${usage}`);
+      }
+      return n;
+    },
+    /** A comma-separated list. */
+    list(s: string|undefined): string[] {
+      return (s ?? '').split(',').map(v => v.trim()).filter(Boolean);
+    },
+    /** A comma-separated list of names from `known`. */
+    names<T extends string>(flag: string, s: string|undefined, known: readonly T[]): T[] {
+      const items = (s ?? '').split(',').map(v => v.trim()).filter(Boolean);
+      for (const m of items) {
+        if (!(known as readonly string[]).includes(m)) {
+          throw new UsageError(`--${flag}: unknown value '${m}' (known: ${known.join(', ')}).`);
+        }
+      }
+      return items as T[];
+    },
+  };
+}

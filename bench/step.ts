@@ -22,7 +22,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
-import {Column, median, ms, pairedRatio, pairedSpread, printTable, quantile, x2} from './report';
+import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, UsageError, x2} from './report';
 import {BUILDERS, randomData} from './models';
 import {ForwardGradientOptimizer} from '../src/optimizers/forward_gradient_optimizer';
 
@@ -64,8 +64,6 @@ function repsOf(opts: Options, backend: string): {reps: number, steps: number, w
 }
 
 /** A bad command line: printed without a stack trace. */
-class UsageError extends Error {}
-
 const USAGE = `usage: node build/bench/step.js [options]
   --backends LIST    comma-separated tfjs backends (default: wasm,cpu)
   --models LIST      comma-separated subset of ${MODEL_NAMES.join(',')} (default: all)
@@ -100,27 +98,15 @@ function parseOptions(argv: string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const int = (name: string, s: string|undefined, min: number): number => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < min) {
-      throw new UsageError(`--${name} must be an integer ≥ ${min}. Received: ${s}.\n${USAGE}`);
-    }
-    return n;
-  };
-  const list = (s: string|undefined) => (s ?? '').split(',').map(v => v.trim()).filter(Boolean);
-  const models = list(values.models);
-  for (const m of models) {
-    if (!(MODEL_NAMES as readonly string[]).includes(m)) {
-      throw new UsageError(`--models: unknown model '${m}' (known: ${MODEL_NAMES.join(', ')}).`);
-    }
-  }
+  const {int, list, names} = flagParsers(USAGE);
+  const models = names('models', values.models, MODEL_NAMES);
   const lr = Number(values.lr);
   if (!(lr > 0)) {
     throw new UsageError(`--lr must be > 0. Received: ${values.lr}.\n${USAGE}`);
   }
   return {
     backends: list(values.backends),
-    models: models as ModelName[],
+    models,
     batch: int('batch', values.batch, 1),
     reps: values.reps == null ? undefined : int('reps', values.reps, 1),
     steps: values.steps == null ? undefined : int('steps', values.steps, 1),
