@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
-import {gpuNoise, gpuNoiseAvailable} from './noise_webgpu';
+import {gpuNoise, gpuNoiseAvailable} from './noise_gpu';
 
 /** `gaussian`: N(0, 1) entries; `rademacher`: ±1 with probability ½ each (lower variance). */
 export type NoiseKind = 'gaussian'|'rademacher';
@@ -33,7 +33,7 @@ export function noiseSeed(baseSeed: number, step: number, site: number): number 
 
 /**
  * A noise tensor of `shape`; `seed` null draws from Math.random (not reproducible). Under the webgpu
- * backend the numbers are generated on the GPU (a different, equally reproducible stream).
+ * and webgl backends the numbers are generated on the GPU (a different, equally reproducible stream).
  */
 export function sampleNoise(shape: number[], kind: NoiseKind, seed: number|null): Tensor {
   if (gpuNoiseAvailable()) {
