@@ -15,6 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {seedTangent, tangentOf, withTangents} from '../src/autodiff';
 import {lossFunction, trainingLoss, ZOO_LOSSES, ZOO_MODELS} from '../test/autodiff/zoo_models';
 import {randn} from '../test/util';
+import {setUpBackends} from './report';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,10 +55,7 @@ async function lossJvp(
 
 async function main(): Promise<void> {
   const backend = flag('backend', 'wasm');
-  if (backend === 'webgpu') {
-    // tslint:disable-next-line:no-require-imports
-    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
-  }
+  await setUpBackends([backend]);
   const losses = ZOO_LOSSES.filter(l => ['categoricalCrossentropy', 'meanSquaredError'].includes(l.name));
   let worst = 0;
   console.log(`JVP of the training loss, ${backend} vs cpu (same weights, batch, directions)`);

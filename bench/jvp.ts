@@ -18,7 +18,7 @@ import * as path from 'path';
 import {parseArgs} from 'util';
 
 import {seedTangent, tangentOf, withTangents} from '../src/autodiff';
-import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, UsageError, x2} from './report';
+import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, setUpBackends, UsageError, x2} from './report';
 import {BENCH_MODELS, BenchModelName, BUILDERS, buildMlp, randomData} from './models';
 
 require('@tensorflow/tfjs-backend-cpu');
@@ -516,10 +516,7 @@ async function main(): Promise<void> {
   console.log('ratios are medians of per-round ratios (each round times every variant once, ' +
               'in rotating order); ms are medians.\n');
 
-  if (opts.backends.includes('webgpu')) {
-    // tslint:disable-next-line:no-require-imports
-    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
-  }
+  await setUpBackends(opts.backends);
   const rows: Row[] = [];
   for (const backend of opts.backends) {
     try {

@@ -11,7 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
 import {NoiseKind, sampleNoise} from '../src/optimizers/noise';
-import {median} from './report';
+import {median, setUpBackends} from './report';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,10 +59,7 @@ async function time(f: () => tf.Tensor, reps: number): Promise<number> {
 
 async function main(): Promise<void> {
   const backend = flag('backend', 'cpu');
-  if (backend === 'webgpu') {
-    // tslint:disable-next-line:no-require-imports
-    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
-  }
+  await setUpBackends([backend]);
   await tf.setBackend(backend);
   await tf.ready();
   const n = Number(flag('n', String(1 << 20)));

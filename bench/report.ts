@@ -1,4 +1,4 @@
-/** What the benchmarks share: flag checks, paired-ratio statistics and aligned tables. */
+/** What the benchmarks share: backend set-up, flag checks, paired-ratio statistics, tables. */
 
 /** Linear-interpolated quantile q ∈ [0, 1] of xs. */
 export function quantile(xs: number[], q: number): number {
@@ -75,4 +75,15 @@ export function flagParsers(usage: string) {
       return items as T[];
     },
   };
+}
+
+/**
+ * Makes the requested backends available: `webgpu` in node needs the npm package `webgpu` set up
+ * (scripts/node-webgpu.js) before tfjs-backend-webgpu loads; cpu and wasm are imported already.
+ */
+export async function setUpBackends(names: readonly string[]): Promise<void> {
+  if (names.includes('webgpu')) {
+    // tslint:disable-next-line:no-require-imports
+    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
+  }
 }

@@ -22,7 +22,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
-import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, UsageError, x2} from './report';
+import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, setUpBackends, UsageError, x2} from './report';
 import {BUILDERS, randomData} from './models';
 import {ForwardGradientOptimizer} from '../src/optimizers/forward_gradient_optimizer';
 
@@ -302,10 +302,7 @@ async function main(): Promise<void> {
   console.log('peak: tf.profile(() => model.trainOnBatch(x, y)).peakBytes minus the bytes alive ' +
               'before the step (the step\'s working set).\n');
 
-  if (opts.backends.includes('webgpu')) {
-    // tslint:disable-next-line:no-require-imports
-    console.log('webgpu adapter:', await require('../../scripts/node-webgpu').setupNodeWebGPU());
-  }
+  await setUpBackends(opts.backends);
   const rows: Row[] = [];
   for (const backend of opts.backends) {
     try {

@@ -91,6 +91,19 @@ export function seedWeights<M extends {trainableWeights: Array<{shape: Array<num
   return model;
 }
 
+/** An optimizer that wraps another and delegates its updates (`inner`), as ForwardGradientOptimizer does. */
+export class WrappingOptimizer extends tf.Optimizer {
+  constructor(readonly inner: tf.Optimizer) {
+    super();
+  }
+  applyGradients(g: Parameters<tf.Optimizer['applyGradients']>[0]): void {
+    this.inner.applyGradients(g);
+  }
+  getConfig(): tf.serialization.ConfigDict {
+    return {};
+  }
+}
+
 /** A reproducible uniform tensor on [lo, hi). */
 export function randu(shape: number[], lo: number, hi: number): Tensor {
   return tf.randomUniform(shape, lo, hi, 'float32', seedCounter++);

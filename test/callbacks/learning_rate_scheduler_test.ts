@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {learningRateScheduler, LearningRateScheduler} from '../../src/callbacks/learning_rate_scheduler';
 import {ValueError} from '../../src/errors';
 import {linearDecay, Schedule, setLearningRate, warmupCosineDecay} from '../../src/optimizers/schedules';
-import {describeBackends, expectClose, randn} from '../util';
+import {describeBackends, expectClose, randn, WrappingOptimizer} from '../util';
 
 const BATCH = 2, BATCHES = 3, EPOCHS = 2;
 
@@ -15,19 +15,6 @@ function makeModel(): tfl.LayersModel {
 /** A callback that records `logs.lr` of every batch. */
 function recorder(lrs: number[]): tfl.CustomCallback {
   return new tfl.CustomCallback({onBatchEnd: async (_b, logs) => void lrs.push(logs!['lr'])});
-}
-
-/** An optimizer that wraps another, as ForwardGradientOptimizer does (`inner`). */
-class Wrapper extends tf.Optimizer {
-  constructor(readonly inner: tf.Optimizer) {
-    super();
-  }
-  applyGradients(g: Parameters<tf.Optimizer['applyGradients']>[0]): void {
-    this.inner.applyGradients(g);
-  }
-  getConfig(): tf.serialization.ConfigDict {
-    return {};
-  }
 }
 
 describeBackends('LearningRateScheduler', () => {
@@ -120,7 +107,7 @@ describeBackends('LearningRateScheduler', () => {
   it('sets the rate of the inner optimizer of a wrapping optimizer, counting its steps', async () => {
     const model = makeModel();
     const inner = tf.train.adam(1);
-    model.compile({optimizer: new Wrapper(inner), loss: 'meanSquaredError'});
+    model.compile({optimizer: new WrappingOptimizer(inner), loss: 'meanSquaredError'});
     const schedule = linearDecay({initialValue: 0.1, totalSteps: 12});
     const lrs: number[] = [];
     for (let i = 0; i < 2; i++) {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import {ValueError} from '../../src/errors';
 import {constant, linearDecay, Schedule, setLearningRate, warmupCosineDecay} from '../../src/optimizers/schedules';
-import {describeBackends} from '../util';
+import {describeBackends, WrappingOptimizer} from '../util';
 
 /** Expects `fn` to throw a ValueError whose message contains every string of `parts`. */
 function expectValueError(fn: () => unknown, ...parts: string[]): void {
@@ -144,19 +144,8 @@ describeBackends('schedules: setLearningRate', () => {
   }
 
   it('sets the rate of the inner optimizer of a wrapping optimizer', () => {
-    class Wrapper extends tf.Optimizer {
-      constructor(readonly inner: tf.Optimizer) {
-        super();
-      }
-      applyGradients(g: Parameters<tf.Optimizer['applyGradients']>[0]): void {
-        this.inner.applyGradients(g);
-      }
-      getConfig(): tf.serialization.ConfigDict {
-        return {};
-      }
-    }
     const inner = tf.train.adam(0.1);
-    setLearningRate(new Wrapper(inner), 0.5);
+    setLearningRate(new WrappingOptimizer(inner), 0.5);
     expect(inner.getConfig()['learningRate']).toBe(0.5);
     const sgd = tf.train.sgd(0.1);
     setLearningRate({inner: sgd}, 0.3);
