@@ -37,6 +37,7 @@ module.exports = function(config) {
       {pattern: 'test/setup_browser.ts', watched: false},
       {pattern: 'test/**/*_test.ts', watched: false},
     ],
+    exclude: ['test/**/node/**'],
     preprocessors: {'test/**/*.ts': ['esbuild']},
     esbuild: {target: 'es2019', sourcemap: 'inline', define: {'process.env.NODE_ENV': '"test"'}},
     browsers: ['ChromeHeadlessCI'],

@@ -3,6 +3,8 @@
 // the global `tfjsForwardGradient`.
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
+import commonjs from '@rollup/plugin-commonjs';
+import {nodeResolve} from '@rollup/plugin-node-resolve';
 
 const external = id => id.startsWith('@tensorflow/');
 const globals = {'@tensorflow/tfjs-core': 'tf', '@tensorflow/tfjs-layers': 'tf'};
@@ -16,13 +18,18 @@ const name = 'tfjsForwardGradient';
 
 export default [
   {
-    input: 'src/index.ts', external, plugins: [ts(true)],
+    input: 'src/index.ts', external: id => external(id) || id === 'seedrandom', plugins: [ts(true)],
     output: {file: 'dist/tfjs-forward-gradient.esm.js', format: 'es', sourcemap: true},
   },
   {
-    input: 'src/index.ts', external, plugins: [ts()],
+    // node: dependencies (seedrandom) are required at run time
+    input: 'src/index.ts', external: id => external(id) || id === 'seedrandom', plugins: [ts()],
+    output: {file: 'dist/tfjs-forward-gradient.node.js', format: 'cjs', sourcemap: true, exports: 'named'},
+  },
+  {
+    // browsers: dependencies other than tfjs are bundled
+    input: 'src/index.ts', external, plugins: [nodeResolve({browser: true}), commonjs(), ts()],
     output: [
-      {file: 'dist/tfjs-forward-gradient.node.js', format: 'cjs', sourcemap: true, exports: 'named'},
       {file: 'dist/tfjs-forward-gradient.js', format: 'umd', name, globals, sourcemap: true, exports: 'named'},
       {file: 'dist/tfjs-forward-gradient.min.js', format: 'umd', name, globals, sourcemap: true, exports: 'named',
        plugins: [terser()]},

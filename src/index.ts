@@ -3,10 +3,13 @@
  * (Ren, Kornblith, Liao & Hinton, ICLR 2023), on forward-mode automatic differentiation for tfjs.
  */
 import * as callbacks from './callbacks';
+import * as data from './data';
 import * as layers from './layers';
+import * as losses from './losses';
+import * as models from './models';
 import * as optimizers from './optimizers';
 
 export * from './autodiff';
 export {TracingError, UnsupportedKernelError, ValueError} from './errors';
 export {version} from './version';
-export {callbacks, layers, optimizers};
+export {callbacks, data, layers, losses, models, optimizers};

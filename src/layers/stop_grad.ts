@@ -12,7 +12,15 @@ import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 import {stopGradient} from '../autodiff/stop_gradient';
 
 /** Arguments of the `StopGrad` layer: only the common layer arguments (`name`, `inputShape`, …). */
-export declare interface StopGradArgs extends LayerArgs {}
+export declare interface StopGradArgs extends LayerArgs {
+  /**
+   * False makes the layer a plain identity (derivatives pass). Training modes switch it (see
+   * `fg.models.setTrainingMode`). Defaults to true.
+   */
+  active?: boolean;
+  /** What the stop-gradient separates, for mode switches: e.g. 'block' or 'readout'. Default ''. */
+  role?: string;
+}
 
 /**
  * Identity in value, zero derivative: upstream weights get an exactly zero gradient from everything
@@ -25,8 +33,19 @@ export class StopGrad extends tfl.layers.Layer {
     return 'fg.StopGrad';
   }
 
+  /** Mode switch: false lets derivatives pass. */
+  active: boolean;
+  readonly role: string;
+
   constructor(args: StopGradArgs = {}) {
     super(args);
+    this.active = args.active ?? true;
+    this.role = args.role ?? '';
+  }
+
+  /** True while no derivative passes (reachability of losses). */
+  get stopsDerivatives(): boolean {
+    return this.active;
   }
 
   override computeOutputShape(inputShape: tfl.Shape|tfl.Shape[]): tfl.Shape|tfl.Shape[] {
@@ -34,11 +53,12 @@ export class StopGrad extends tfl.layers.Layer {
   }
 
   override call(inputs: Tensor|Tensor[], _kwargs: Kwargs): Tensor|Tensor[] {
-    return tf.tidy(() => Array.isArray(inputs) ? inputs.map(x => stopGradient(x)) : stopGradient(inputs));
+    const stop = (x: Tensor) => this.active ? stopGradient(x) : x.clone();
+    return tf.tidy(() => Array.isArray(inputs) ? inputs.map(stop) : stop(inputs));
   }
 
   override getConfig(): serialization.ConfigDict {
-    return {...super.getConfig()};
+    return {...super.getConfig(), active: this.active, role: this.role};
   }
 }
 serialization.registerClass(StopGrad);

@@ -15,8 +15,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
-import {isTracing, JvpContext, KernelInvocationInfo, KernelObserver, tangentOf} from '../autodiff';
+import {isTracing, JvpContext, KernelInvocationInfo, KernelObserver, seedTangent, tangentOf} from '../autodiff';
+import {untraced} from '../autodiff/tracer';
 import {ValueError} from '../errors';
+import {ActivityLayout, annotationOf, isLocalLearner, LocalLearner, LocalStepListener, SiteDeclaration, SiteHandle, WeightLayout} from '../layers/local_step';
 import {noiseSeed, NoiseKind, sampleNoise} from './noise';
 
 /** How a site kernel takes its weight: input names and the gradient config that differentiates it. */
@@ -90,7 +92,26 @@ interface Site {
 interface LossRecord {
   perExample: Tensor;
   tangent: Tensor|null;
+  /** Per-(example, patch, group) tangents [...K, N, P, G] of a local loss, if it records them. */
+  localTangents: Tensor|null;
   sampleWeights: Tensor|null;
+}
+
+/** The directional derivatives credited by one output's loss, normalized as the batch loss. */
+interface OutputDerivatives {
+  /** Per example, [K, N]. */
+  perExample: Tensor;
+  /** Per (example, patch, group), [K, N, P, G], for local losses. */
+  local: Tensor|null;
+}
+
+/** A site declared by a layer (the LocalMixer's normalized pre-activations). */
+interface DeclaredSite {
+  decl: SiteDeclaration;
+  saved: Tensor[];
+  noise: Tensor;
+  mask: Tensor|null;
+  zShape: number[];
 }
 
 type LossFn = (yTrue: Tensor, yPred: Tensor) => Tensor;
@@ -118,6 +139,9 @@ function layersReachingOutputs(model: tfl.LayersModel): Array<Set<string>> {
       for (const l of flatLayers(layer)) {
         seen.add(l.name);
       }
+      if ((layer as unknown as {stopsDerivatives?: boolean}).stopsDerivatives === true) {
+        continue;  // a stop-gradient: nothing upstream can change this output's loss
+      }
       for (const node of layer.inboundNodes) {
         stack.push(...node.inboundLayers);
       }
@@ -142,15 +166,23 @@ export class ModelAttachment {
   readonly siteWeights = new Map<number, SiteWeight>();
   /** Variable ids of the biases credited by sites. */
   readonly siteBiases = new Set<number>();
+  /** Weights of layers that declare their own sites (LocalLearner), by variable id. */
+  readonly localWeights = new Map<number, {layer: LocalLearner, layerName: string}>();
+  /** For each layer name, the indices of the model outputs whose losses it can reach. */
+  readonly outputsOfLayer = new Map<string, number[]>();
   private readonly originalLossFunctions: LossFn[];
   /** Per-example losses of the running step, by output index. */
   records: Array<LossRecord|null> = [];
 
-  constructor(model: tfl.LayersModel) {
+  /**
+   * `forActivity` false: for weight perturbation (local credit only): layers that couple examples
+   * are fine and no kernel site is collected.
+   */
+  constructor(model: tfl.LayersModel, readonly forActivity = true, exactLayers: readonly string[] = []) {
     this.model = innerModel(model);
     const layers = flatLayers(this.model);
     const coupling = layers.filter(l => EXAMPLE_COUPLING_LAYERS.has(l.getClassName()));
-    if (coupling.length > 0) {
+    if (forActivity && coupling.length > 0) {
       throw new ValueError(
           `forwardGradient({perturb: 'activity'}): layer '${coupling[0].name}' ` +
           `(${coupling[0].getClassName()}) mixes the examples of a batch in training mode, so ` +
@@ -163,6 +195,16 @@ export class ModelAttachment {
     }
     const reach = layersReachingOutputs(this.model);
     for (const layer of layers) {
+      this.outputsOfLayer.set(layer.name, reach.map((set, k) => set.has(layer.name) ? k : -1).filter(k => k >= 0));
+      if (isLocalLearner(layer)) {
+        for (const v of layer.activitySiteWeights()) {
+          this.localWeights.set(v.id, {layer, layerName: layer.name});
+        }
+        continue;
+      }
+      if (!forActivity || exactLayers.includes(layer.name)) {
+        continue;  // exact layers get their gradient by backprop, not from a site
+      }
       const l = layer as unknown as {[key: string]: unknown};
       const kernels = KERNEL_PROPERTIES.map(p => variableOf(l[p])).filter((v): v is tf.Variable => v != null);
       const bias = variableOf(l.bias);
@@ -189,7 +231,11 @@ export class ModelAttachment {
         const loss = fn(yTrue, yPred);
         if (isTracing() && this.records.length > 0) {
           const t = tangentOf(loss);
-          this.records[i] = {perExample: loss, tangent: t == null ? null : tf.keep(t), sampleWeights: null};
+          const local = annotationOf(loss)?.localTangents as Tensor|undefined;
+          this.records[i] = {
+            perExample: loss, tangent: t == null ? null : tf.keep(t),
+            localTangents: local == null ? null : tf.keep(untraced(() => local.clone())), sampleWeights: null,
+          };
         }
         return loss;
       };
@@ -206,11 +252,26 @@ export class ModelAttachment {
   get numOutputs(): number {
     return this.originalLossFunctions.length;
   }
+
+  /** The trainable variables of the named layers (a ValueError names an unknown layer). */
+  variablesOfLayers(names: readonly string[]): tf.Variable[] {
+    const layers = flatLayers(this.model);
+    return names.flatMap(name => {
+      const layer = layers.find(l => l.name === name);
+      if (layer == null) {
+        throw new ValueError(
+            `forwardGradient: exactLayers names layer '${name}', which the model does not have. ` +
+            `Its layers: ${layers.map(l => l.name).join(', ')}.`);
+      }
+      return layer.trainableWeights.map(w => w.read() as tf.Variable);
+    });
+  }
 }
 
 /** The perturbation sites and losses of one training step. */
-export class ActivityStep {
+export class ActivityStep implements LocalStepListener {
   readonly sites: Site[] = [];
+  readonly declaredSites: DeclaredSite[] = [];
   private readonly aliases = new Map<number, SiteWeight>();
   /** Ids of reshapes of the site biases, by the bias variable's id. */
   private readonly biasAliases = new Map<number, number>();
@@ -218,10 +279,54 @@ export class ActivityStep {
   private readonly preActivations = new Map<number, Site>();
   private readonly kept: Tensor[] = [];
 
+  /**
+   * `perturbActivities` false: only the losses are recorded (weight perturbation with local
+   * credit); no site is perturbed.
+   */
   constructor(
       private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
-      private readonly seed: number|null, private readonly step: number) {
+      private readonly seed: number|null, private readonly step: number,
+      readonly perturbActivities = true) {
     attachment.records = new Array(attachment.numOutputs).fill(null);
+  }
+
+  /** The next site's noise seed (kernel and declared sites share the counter). */
+  private siteSeed(): number|null {
+    const index = this.sites.length + this.declaredSites.length;
+    return this.seed == null ? null : noiseSeed(this.seed, this.step, 1 + index);
+  }
+
+  /**
+   * LocalStepListener: a layer's site. Its noise u is added to the tangent of z (the primal is not
+   * perturbed); its weights' gradients come from the layer's local VJP of the activity estimate.
+   */
+  declareSite(decl: SiteDeclaration): SiteHandle {
+    if (!this.perturbActivities || !isTracing()) {
+      return {setActive: () => {}};
+    }
+    const batchShape = this.batchShape();
+    const noise = this.keep(sampleNoise([...batchShape, ...decl.z.shape], this.noise, this.siteSeed()));
+    seedTangent(decl.z, noise);
+    const site: DeclaredSite = {
+      decl, saved: decl.saved.map(t => this.keep(untraced(() => t.clone()))), noise, mask: null,
+      zShape: decl.z.shape,
+    };
+    this.declaredSites.push(site);
+    return {
+      setActive: (post: Tensor) => {
+        site.mask = this.keep(untraced(() => tf.tidy(() => tf.reshape(tf.step(post), site.zShape))));
+      },
+    };
+  }
+
+  private batchShapeCache: readonly number[]|null = null;
+  /** The tangent batch shape of the running step. */
+  private batchShape(): readonly number[] {
+    return this.batchShapeCache ?? [];
+  }
+  /** Set by the optimizer before the forward pass. */
+  setBatchShape(batchShape: readonly number[]): void {
+    this.batchShapeCache = [...batchShape];
   }
 
   /** The kernel observer that perturbs every site's pre-activation. */
@@ -256,10 +361,7 @@ export class ActivityStep {
       return null;
     }
     const y = k.outputs[0];
-    const index = this.sites.length;
-    const noise = this.keep(sampleNoise(
-        [...ctx.batchShape, ...y.shape], this.noise,
-        this.seed == null ? null : noiseSeed(this.seed, this.step, 1 + index)));
+    const noise = this.keep(sampleNoise([...ctx.batchShape, ...y.shape], this.noise, this.siteSeed()));
     this.sites.push({
       weight: w, spec, kernelName: k.kernelName,
       saved: spec.saved.map(name => this.keep(k.inputs[name].clone())),
@@ -343,11 +445,25 @@ export class ActivityStep {
   }
 
   /**
-   * The per-example directional derivative credited to each output's loss: d_i[n] = ∂ of
-   * (weighted loss of example n) / (number of loss elements), shape [...batchShape, N].
+   * The directional derivatives credited to each output's loss, normalized like the batch loss
+   * (weighted loss of example n / number of loss elements): per example [K, N], and per
+   * (example, patch, group) [K, N, P, G] for local losses. Non-finite values (the step will be
+   * skipped) are zeroed: the gradients feed the inner optimizer's state.
    */
-  private perExampleDerivatives(batchShape: readonly number[]): Array<Tensor|null> {
+  private outputDerivatives(batchShape: readonly number[]): Array<OutputDerivatives|null> {
+    if (this.derivatives == null) {
+      this.derivatives = this.computeOutputDerivatives(batchShape);
+    }
+    return this.derivatives;
+  }
+
+  /** Computed once per step (the tensors live in the optimizer's tidy). */
+  private derivatives: Array<OutputDerivatives|null>|null = null;
+
+  private computeOutputDerivatives(batchShape: readonly number[]): Array<OutputDerivatives|null> {
     const nb = batchShape.length;
+    const k = batchShape.reduce((a, b) => a * b, 1);
+    const finite = (t: Tensor) => tf.where(tf.isFinite(t), t, tf.zerosLike(t));
     return this.attachment.records.map(r => {
       if (r == null || r.tangent == null) {
         return null;
@@ -358,9 +474,10 @@ export class ActivityStep {
         // A loss already reduced to a scalar (e.g. tf.losses.*): one term shared by the batch. Its
         // tangent credits every example's activities (unbiased, FG-W-like variance). The training
         // loss is then mean(loss · w) = loss · mean(w).
-        t = tf.reshape(t, [...batchShape, 1]);
-        return r.sampleWeights == null ? t : tf.mul(t, tf.mean(r.sampleWeights));
+        t = tf.reshape(t, [k, 1]);
+        return {perExample: finite(r.sampleWeights == null ? t : tf.mul(t, tf.mean(r.sampleWeights))), local: null};
       }
+      const n = lossShape[0];
       if (r.sampleWeights != null) {
         t = tf.mul(t, r.sampleWeights);
       }
@@ -369,7 +486,17 @@ export class ActivityStep {
       if (extra.length > 0) {
         t = tf.sum(t, extra);
       }
-      return tf.div(t, r.perExample.size);
+      const perExample = finite(tf.reshape(tf.div(t, r.perExample.size), [k, n]));
+      let local: Tensor|null = null;
+      if (r.localTangents != null) {
+        const [p, g] = r.localTangents.shape.slice(-2) as number[];
+        let l = tf.reshape(r.localTangents, [k, n, p, g]);
+        if (r.sampleWeights != null) {
+          l = tf.mul(l, tf.reshape(r.sampleWeights, [1, n, 1, 1]));
+        }
+        local = finite(tf.div(l, r.perExample.size));
+      }
+      return {perExample, local};
     });
   }
 
@@ -383,19 +510,15 @@ export class ActivityStep {
       const prev = grads.get(v.name);
       grads.set(v.name, prev == null ? g : tf.add(prev, g));
     };
-    const dPerOutput = this.perExampleDerivatives(batchShape);
-    const nb = batchShape.length;
+    const derivatives = this.outputDerivatives(batchShape);
     const k = batchShape.reduce((a, b) => a * b, 1);
     for (const site of this.sites) {
-      const terms = site.weight.outputs.map(i => dPerOutput[i]).filter((d): d is Tensor => d != null);
+      const terms = site.weight.outputs.map(i => derivatives[i]?.perExample).filter((d): d is Tensor => d != null);
       if (terms.length === 0) {
         continue;  // no loss depends on this site in this step
       }
-      // [...batch, N]; a non-finite derivative (the step will be skipped) must not make the
-      // gradients non-finite: they feed the inner optimizer's state.
-      const dRaw = terms.length === 1 ? terms[0] : tf.addN(terms);
-      const d = tf.where(tf.isFinite(dRaw), dRaw, tf.zerosLike(dRaw));
-      const n = d.shape[nb];
+      const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [K, N]
+      const n = d.shape[1] as number;
       const zSize = site.zShape.reduce((a, b) => a * b, 1);
       // ĝ_z = mean over directions of d_n · u (broadcast over the example's positions and units)
       const u = tf.reshape(site.noise, [k, n, zSize / n]);
@@ -413,7 +536,98 @@ export class ActivityStep {
         add(bias, tf.reshape(tf.sum(gz, axes), bias.shape));
       }
     }
+    for (const site of this.declaredSites) {
+      const outputs = this.attachment.outputsOfLayer.get(site.decl.layerName) ?? [];
+      const terms = outputs.map(i => derivatives[i]).filter((d): d is OutputDerivatives => d != null)
+                        .map(d => this.creditedEstimate(site, d, k));
+      if (terms.length === 0) {
+        continue;
+      }
+      let gz = terms.length === 1 ? terms[0] : tf.addN(terms);
+      if (site.mask != null) {
+        gz = tf.mul(gz, site.mask);
+      }
+      const g = site.decl.gradients(gz, site.saved);
+      site.decl.weights.forEach((w, i) => add(w, g[i]));
+    }
     return grads;
+  }
+
+  /**
+   * mean_k credit_k ⊙ u_k for a declared site, shape z: each unit is credited by the local
+   * derivative of the (example, patch, group) losses it can reach (its layout), or by its
+   * example's derivative for losses without local structure.
+   */
+  private creditedEstimate(site: DeclaredSite, d: OutputDerivatives, k: number): Tensor {
+    const z = site.zShape;
+    const n = z[0];
+    const size = z.reduce((a, b) => a * b, 1);
+    if (d.local == null) {
+      const u = tf.reshape(site.noise, [k, n, size / n]);
+      return tf.reshape(tf.mean(tf.mul(tf.reshape(d.perExample, [k, n, 1]), u), 0), z);
+    }
+    const [p, g] = d.local.shape.slice(2) as number[];
+    const layout: ActivityLayout = site.decl.layout;
+    const patchAxis = layout === 'tokens' ? z.length - 1 : 1;
+    if (z[patchAxis] !== p || (layout === 'channels' && (size / (n * p)) % g !== 0)) {
+      throw new ValueError(
+          `forwardGradient: the local loss of layer '${site.decl.layerName}' has ${p} patches and ` +
+          `${g} groups, which do not match its activity of shape [${z}] (layout '${layout}'). ` +
+          `Give the block and its head the same groups.`);
+    }
+    if (layout === 'channels') {
+      const u = tf.reshape(site.noise, [k, n, p, g, size / (n * p * g)]);
+      return tf.reshape(tf.mean(tf.mul(tf.reshape(d.local, [k, n, p, g, 1]), u), 0), z);
+    }
+    const u = tf.reshape(site.noise, [k, n, size / (n * p), p]);
+    return tf.reshape(tf.mean(tf.mul(tf.reshape(tf.sum(d.local, -1), [k, n, 1, p]), u), 0), z);
+  }
+
+  /**
+   * Weight perturbation with local credit (LG-FG-W, paper §1.9): for a weight of a LocalLearner,
+   * the credit of each direction broadcast to the weight's shape [K, ...w.shape], from the
+   * per-(block, group) sums of its local losses' derivatives; null for the global credit.
+   */
+  weightCredit(v: tf.Variable, batchShape: readonly number[]): Tensor|null {
+    const local = this.attachment.localWeights.get(v.id);
+    const layout: WeightLayout|null = local?.layer.weightLayout(v) ?? null;
+    if (local == null || layout == null) {
+      return null;
+    }
+    const k = batchShape.reduce((a, b) => a * b, 1);
+    const derivatives = this.outputDerivatives(batchShape);
+    const outputs = this.attachment.outputsOfLayer.get(local.layerName) ?? [];
+    const terms: Tensor[] = [];
+    for (const i of outputs) {
+      const d = derivatives[i];
+      if (d == null) {
+        continue;
+      }
+      if (d.local == null || layout === 'shared') {
+        const total = tf.sum(d.local ?? d.perExample, d.local == null ? 1 : [1, 2, 3]);  // [K]
+        terms.push(tf.reshape(total, [k, ...v.shape.map(() => 1)]));
+        continue;
+      }
+      const g = d.local.shape[3] as number;
+      const perGroup = tf.sum(d.local, [1, 2]);  // [K, G]
+      const last = v.shape[v.rank - 1];
+      if (layout === 'columns') {
+        if (last % g !== 0) {
+          throw new ValueError(`forwardGradient: ${g} groups do not divide the columns of weight '${v.name}' [${v.shape}].`);
+        }
+        const c = tf.reshape(perGroup, [k, ...v.shape.slice(0, -1).map(() => 1), g, 1]);
+        terms.push(tf.reshape(tf.tile(c, [1, ...v.shape.slice(0, -1).map(() => 1), 1, last / g]), [k, ...v.shape.slice(0, -1).map(() => 1), last]));
+      } else {
+        if (v.shape[0] !== g) {
+          throw new ValueError(`forwardGradient: weight '${v.name}' [${v.shape}] has not ${g} groups on its first axis.`);
+        }
+        terms.push(tf.reshape(perGroup, [k, g, ...v.shape.slice(1).map(() => 1)]));
+      }
+    }
+    if (terms.length === 0) {
+      return tf.zeros([k, ...v.shape.map(() => 1)]);
+    }
+    return terms.reduce((a, b) => tf.add(a, b));
   }
 
   /** Frees everything the step kept. */
@@ -421,6 +635,7 @@ export class ActivityStep {
     tf.dispose(this.kept);
     for (const r of this.attachment.records) {
       r?.tangent?.dispose();
+      r?.localTangents?.dispose();
     }
     this.attachment.records = [];
   }

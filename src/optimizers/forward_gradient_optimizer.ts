@@ -12,6 +12,7 @@ type NamedTensor = {name: string, tensor: Tensor};
 
 import {seedTangent, tangentOf, withTangents} from '../autodiff';
 import {ValueError} from '../errors';
+import {runLocalStep} from '../layers/local_step';
 import {ActivityStep, ModelAttachment} from './activity';
 import {NOISE_KINDS, noiseSeed, NoiseKind, sampleNoise} from './noise';
 
@@ -52,6 +53,12 @@ export interface ForwardGradientOptimizerArgs {
    * by a factor, e.g. the paper's 0.1 on its final classifier.
    */
   gradientScale?: {[layerOrVariableName: string]: number};
+  /**
+   * Layers whose weights get their exact gradient (one backward pass restricted to them, on the
+   * same forward pass) instead of an estimate: the paper's local heads and final classifier ("the
+   * last layer always uses backprop"). Needs the callback (or `attach`). Defaults to none.
+   */
+  exactLayers?: string[];
 }
 
 /** Statistics of the last step, as tensors (read them asynchronously: no host sync in a step). */
@@ -152,6 +159,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   readonly seed: number|null;
   readonly weightDecay: number;
   readonly gradientScale: {[name: string]: number};
+  readonly exactLayers: string[];
   readonly stats: ForwardGradientStats;
   /** Set by `fg.callbacks.forwardGradient()` while the model trains. */
   attachment: ModelAttachment|null = null;
@@ -191,6 +199,12 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     this.seed = args.seed ?? null;
     this.weightDecay = weightDecay;
     this.gradientScale = {...(args.gradientScale ?? {})};
+    const exactLayers = args.exactLayers ?? [];
+    if (!Array.isArray(exactLayers) || exactLayers.some(n => typeof n !== 'string')) {
+      throw new ValueError(
+          `forwardGradient: exactLayers must be an array of layer names. Received: ${JSON.stringify(exactLayers)}.`);
+    }
+    this.exactLayers = [...exactLayers];
     // (in tidy: tf.variable(t) leaves t itself allocated)
     this.stats = tf.tidy(() => ({
       directionalDerivative: tf.variable(tf.scalar(0), false),
@@ -207,8 +221,9 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
    */
   attach(model: tfl.LayersModel): void {
     this.detach();
-    if (this.perturb === 'activity') {
-      this.attachment = new ModelAttachment(model);
+    if (this.perturb !== 'none') {
+      this.attachment = new ModelAttachment(model, this.perturb === 'activity', this.exactLayers);
+      this.attachment.variablesOfLayers(this.exactLayers);  // names checked now, not mid-fit
     }
   }
 
@@ -227,7 +242,9 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       {value: tf.Scalar, grads: NamedTensorMap} {
     const vars = varList ?? Object.values(tf.engine().registeredVariables).filter(v => v.trainable);
     if (this.perturb === 'none') {
-      return tf.tidy(() => {
+      // Layers annotate their outputs during the step (local losses read them): open the step
+      // around the whole backward pass, which still uses what they kept.
+      return runLocalStep(null, () => tf.tidy(() => {
         const {value, grads: raw} = tf.variableGrads(f, vars);
         // The same guard as the estimators: a non-finite loss or gradient skips the step. The
         // gradients are made finite (they feed the inner optimizer's state) and zeroed on a skip.
@@ -241,45 +258,67 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         const ok = tf.cast(finite, 'float32');
         this.setLastFinite(ok);
         return {value, grads: this.postprocess(grads, vars, ok)} as unknown as tf.TensorContainer;
-      }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
+      })) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     }
-    if (this.perturb === 'activity' && this.attachment == null) {
+    if (this.attachment == null && (this.perturb === 'activity' || this.exactLayers.length > 0)) {
       throw new ValueError(
-          `forwardGradient({perturb: 'activity'}) needs its callback to find the model's layers and ` +
-          `per-example losses: add fg.callbacks.forwardGradient() to the callbacks of model.fit ` +
-          `(or fitDataset); for model.trainOnBatch or a custom loop call optimizer.attach(model) ` +
-          `first; or use perturb: 'weight'.`);
+          `forwardGradient({perturb: '${this.perturb}'${this.exactLayers.length > 0 ? ', exactLayers' : ''}) ` +
+          `needs its callback to find the model's layers and per-example losses: add ` +
+          `fg.callbacks.forwardGradient() to the callbacks of model.fit (or fitDataset); for ` +
+          `model.trainOnBatch or a custom loop call optimizer.attach(model) first` +
+          `${this.perturb === 'activity' ? `; or use perturb: 'weight'` : ''}.`);
     }
     const step = this.iterations;
     const batchShape = this.samples > 1 ? [this.samples] : [];
     const k = this.samples;
-    const activity = this.perturb === 'activity' ?
-        new ActivityStep(this.attachment!, this.noise, this.seed, step) : null;
+    const attachment = this.attachment;
+    const local = attachment == null ? null :
+        new ActivityStep(attachment, this.noise, this.seed, step, this.perturb === 'activity');
+    local?.setBatchShape(batchShape);
+    const activity = this.perturb === 'activity' ? local : null;
     try {
       return tf.tidy(() => {
+        const exactVars = attachment == null ? [] :
+            attachment.variablesOfLayers(this.exactLayers).filter(v => vars.includes(v));
+        const exact = new Set(exactVars.map(v => v.id));
         // Weight perturbation: every variable (FG-W), or, with activity perturbation, the weights
         // that no perturbation site covers (embeddings, normalization gains, ...).
-        const weightPerturbed = vars.filter(v => activity == null ||
-            (!this.attachment!.siteWeights.has(v.id) && !this.attachment!.siteBiases.has(v.id)));
+        const weightPerturbed = vars.filter(v => !exact.has(v.id) &&
+            (activity == null || (!attachment!.siteWeights.has(v.id) && !attachment!.siteBiases.has(v.id) &&
+                                  !attachment!.localWeights.has(v.id))));
         const directions = weightPerturbed.map((v, i) => sampleNoise(
             [...batchShape, ...v.shape], this.noise,
             this.seed == null ? null : noiseSeed(this.seed, step, 1_000_000 + i)));
-        const {value, d: dRaw, grads} = withTangents(() => {
+        const {value, d: dRaw, grads, credits} = withTangents(() => runLocalStep(local, () => {
           weightPerturbed.forEach((v, i) => seedTangent(v, directions[i]));
-          const value = f();
-          const d = tangentOf(value) ?? tf.zeros(batchShape);
           const grads: NamedTensorMap = {};
+          let value: tf.Scalar;
+          if (exactVars.length > 0) {
+            // One backward pass restricted to the exact layers (the tape walks only their paths).
+            const r = tf.engine().gradients(f, exactVars, undefined, true);
+            value = r.value as tf.Scalar;
+            exactVars.forEach((v, i) => {
+              if (r.grads[i] != null) {
+                grads[v.name] = r.grads[i];
+              }
+            });
+          } else {
+            value = f();
+          }
+          const d = tangentOf(value) ?? tf.zeros(batchShape);
           if (activity != null) {
             activity.weightGradients(batchShape).forEach((g, name) => grads[name] = g);
           }
-          return {value, d, grads};
-        }, {batchShape, observer: activity?.observer});
+          // Local credit of weight perturbation (LG-FG-W), where the model declares it.
+          const credits = weightPerturbed.map(v => local?.weightCredit(v, batchShape) ?? null);
+          return {value, d, grads, credits};
+        }), {batchShape, observer: activity?.observer});
         // A non-finite derivative skips the step; cleaned, it keeps the gradients finite.
         const d = tf.where(tf.isFinite(dRaw), dRaw, tf.zerosLike(dRaw));
-        // g = mean_k d_k·v_k for the weight-perturbed variables.
+        // g = mean_k d_k·v_k for the weight-perturbed variables (or their local credit).
         weightPerturbed.forEach((v, i) => {
-          const dk = tf.reshape(d, [k, ...new Array(v.rank).fill(1)]);
-          grads[v.name] = tf.mean(tf.mul(dk, tf.reshape(directions[i], [k, ...v.shape])), 0);
+          const credit = credits[i] ?? tf.reshape(d, [k, ...new Array(v.rank).fill(1)]);
+          grads[v.name] = tf.mean(tf.mul(credit, tf.reshape(directions[i], [k, ...v.shape])), 0);
         });
         if (activity != null) {
           this.addRegularizerGradients(grads, vars);
@@ -292,7 +331,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         return {value, grads: this.postprocess(grads, vars, ok)} as unknown as tf.TensorContainer;
       }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     } finally {
-      activity?.dispose();
+      local?.dispose();
     }
   }
 
@@ -302,7 +341,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     if (model.calculateLosses().length === 0) {
       return;
     }
-    const covered = vars.filter(v => this.attachment!.siteWeights.has(v.id) || this.attachment!.siteBiases.has(v.id));
+    const a = this.attachment!;
+    const covered = vars.filter(v => a.siteWeights.has(v.id) || a.siteBiases.has(v.id) || a.localWeights.has(v.id));
     if (covered.length === 0) {
       return;
     }
@@ -447,6 +487,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       weightDecay: this.weightDecay,
       // Lists of {name, ...}: tfjs camel-cases string values on load, except under the key `name`.
       gradientScale: Object.entries(this.gradientScale).map(([name, scale]) => ({name, scale})),
+      exactLayers: this.exactLayers.map(name => ({name})),
       optimizer: {name: this.inner.getClassName(), config: this.inner.getConfig()},
     };
   }
@@ -457,6 +498,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const c = config as unknown as {
       perturb: Perturbation, samples: number, noise: NoiseKind, seed: number|null, weightDecay: number,
       gradientScale: Array<{name: string, scale: number}>,
+      exactLayers?: Array<{name: string}>,
       optimizer: {name: string, config: tf.serialization.ConfigDict},
     };
     const innerCls = tf.serialization.SerializationMap.getMap().classNameMap[c.optimizer.name];
@@ -467,6 +509,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     return new cls({
       perturb: c.perturb, samples: c.samples, noise: c.noise, seed: c.seed, weightDecay: c.weightDecay,
       gradientScale: Object.fromEntries((c.gradientScale ?? []).map(e => [e.name, e.scale])),
+      exactLayers: (c.exactLayers ?? []).map(e => e.name),
       optimizer: inner,
     } as unknown as tf.serialization.ConfigDict);
   }

@@ -1,0 +1,237 @@
+/**
+ * The LocalMixer's linear heads on patch tokens [N, P, D]:
+ * - `LocalLossHead`: one per block, shared by every (patch, group): per-group LN, mean over the
+ *   patches, linear to the classes (paper §2.2, `inter_ln`). Its logits feed a local loss
+ *   (`fg.losses.localCrossEntropy`), which credits patch p / group g only with what flows through
+ *   them (the replicated loss of eqs. 4–5, in closed form).
+ * - `ClassifierHead`: the final classifier: mean over the patches, LN, linear, zero-initialized
+ *   (`last_layer_ln`), normally on stop-gradient features (`detach`).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {serialization, Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type {DisposeResult, LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
+import type {Initializer} from '@tensorflow/tfjs-layers/dist/initializers';
+
+import {isTracing, tangentOf} from '../autodiff/jvp';
+import {stopGradient} from '../autodiff/stop_gradient';
+import {ValueError} from '../errors';
+import {normalize} from './layer_norm';
+import type {Feedback} from './local_mixer_block';
+import {denseLinear, initScale} from './local_ops';
+import {annotate, annotationOf, inLocalStep, keepForStep} from './local_step';
+import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
+
+/** Arguments common to both heads. */
+export declare interface HeadArgs extends LayerArgs {
+  /** Number of classes (output units). */
+  classes: number;
+  /** LayerNorm ε. Defaults to 1e-5. */
+  epsilon?: number;
+  /** Seed of the initial kernel and of the random feedback matrix. Default 0. */
+  seed?: number;
+  /** Backward weights in backprop modes: 'exact' (default) or 'random' (feedback alignment). */
+  feedback?: Feedback;
+  /** Stop-gradient on the input: the head learns, but sends no derivative into the backbone. */
+  detach?: boolean;
+}
+
+/** Arguments of `LocalLossHead`. */
+export declare interface LocalLossHeadArgs extends HeadArgs {
+  /** G: channel groups of the per-group LayerNorm and of the local losses. Default 1. */
+  groups?: number;
+}
+
+/** What `LocalLossHead` tells the local loss about its logits during a training step. */
+export interface LocalHeadInfo {
+  /** The normalized features [N, P, D] whose patch mean the kernel maps to the logits. */
+  features: Tensor;
+  /** Their tangent [...K, N, P, D] in a forward-mode step, else null. */
+  featuresTangent: Tensor|null;
+  /** The kernel [D, classes]. */
+  kernel: Tensor;
+  groups: number;
+}
+
+/** The shared part of the two heads: one linear map [D, classes] + bias. */
+abstract class LinearHead extends tfl.layers.Layer {
+  readonly classes: number;
+  readonly epsilon: number;
+  readonly seed: number;
+  /** Mode switch: fixed random backward weights (FA family). */
+  feedback: Feedback;
+  /** Mode switch: the head sends no derivative into its input. */
+  detach: boolean;
+  protected kernel: tfl.LayerVariable|null = null;
+  protected bias: tfl.LayerVariable|null = null;
+  private feedbackMatrix: Tensor|null = null;
+
+  constructor(args: HeadArgs) {
+    super(args);
+    const who = layerLabel(this);
+    if (!isPositiveInt(args.classes)) {
+      throw new ValueError(`${who}: classes must be a positive integer. Received: ${JSON.stringify(args.classes)}.`);
+    }
+    if (args.feedback != null && args.feedback !== 'exact' && args.feedback !== 'random') {
+      throw new ValueError(`${who}: feedback must be 'exact' or 'random'. Received: ${args.feedback}.`);
+    }
+    this.classes = args.classes;
+    this.epsilon = args.epsilon ?? 1e-5;
+    this.seed = args.seed ?? 0;
+    this.feedback = args.feedback ?? 'exact';
+    this.detach = args.detach ?? false;
+  }
+
+  /** The initializer of the kernel [D, classes]. */
+  protected abstract kernelInitializer(shape: number[]): Initializer;
+
+  /** True while the head lets no derivative into its input (reachability of losses). */
+  get stopsDerivatives(): boolean {
+    return this.detach;
+  }
+
+  protected checkShape(shape: ReadonlyArray<number|null>): void {
+    if (shape.length !== 3 || shape[2] == null) {
+      throw new ValueError(
+          `${layerLabel(this)} expects patch tokens [batch, patches, channels] with known channels. ` +
+          `Received: input shape ${fmtShape(shape)}.`);
+    }
+  }
+
+  override build(inputShape: tfl.Shape|tfl.Shape[]): void {
+    const shape = singleShape(this, inputShape);
+    this.checkShape(shape);
+    const kernelShape = [shape[2] as number, this.classes];
+    this.kernel = this.addWeight('kernel', kernelShape, 'float32', this.kernelInitializer(kernelShape));
+    this.bias = this.addWeight('bias', [this.classes], 'float32', tfl.initializers.zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape|tfl.Shape[]): tfl.Shape {
+    const shape = singleShape(this, inputShape);
+    this.checkShape(shape);
+    return [shape[0], this.classes];
+  }
+
+  /** features [N, D] → logits [N, classes]. */
+  protected logits(features: Tensor): Tensor {
+    const kernel = this.kernel!.read();
+    if (this.feedback === 'random' && this.feedbackMatrix == null) {
+      this.feedbackMatrix = tf.keep(tf.randomNormal(kernel.shape, 0, initScale(kernel.shape), 'float32', this.seed + 1000));
+    }
+    return denseLinear(features, kernel, this.bias!.read(), this.feedback === 'random' ? this.feedbackMatrix : null);
+  }
+
+  protected headInput(inputs: Tensor|Tensor[]): Tensor {
+    const x = singleInput(this, inputs);
+    this.checkShape(x.shape);
+    return this.detach ? stopGradient(x) : x;
+  }
+
+  override dispose(): DisposeResult {
+    this.feedbackMatrix?.dispose();
+    this.feedbackMatrix = null;
+    return super.dispose();
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(), classes: this.classes, epsilon: this.epsilon, seed: this.seed,
+      feedback: this.feedback, detach: this.detach,
+    };
+  }
+}
+
+/**
+ * The local head of a LocalMixer block (see the file comment). Output: logits [N, classes], the same
+ * for every (patch, group) loss; in a training step it annotates them with what the local loss
+ * needs to split the loss's derivative per (example, patch, group).
+ */
+export class LocalLossHead extends LinearHead {
+  /** @nocollapse */
+  static get className(): string {
+    return 'fg.LocalLossHead';
+  }
+
+  readonly groups: number;
+
+  constructor(args: LocalLossHeadArgs) {
+    super(args);
+    const groups = args.groups ?? 1;
+    if (!isPositiveInt(groups)) {
+      throw new ValueError(`${layerLabel(this)}: groups must be a positive integer. Received: ${JSON.stringify(groups)}.`);
+    }
+    this.groups = groups;
+  }
+
+  protected override kernelInitializer(shape: number[]): Initializer {
+    return tfl.initializers.randomNormal({mean: 0, stddev: initScale(shape), seed: this.seed});
+  }
+
+  protected override checkShape(shape: ReadonlyArray<number|null>): void {
+    super.checkShape(shape);
+    if ((shape[2] as number) % this.groups !== 0) {
+      throw new ValueError(
+          `${layerLabel(this)}: groups ${this.groups} does not divide the ${shape[2]} channels. ` +
+          `Received: input shape ${fmtShape(shape)}.`);
+    }
+  }
+
+  override call(inputs: Tensor|Tensor[], _kwargs: Kwargs): Tensor {
+    return tf.tidy(() => {
+      const raw = singleInput(this, inputs);
+      const x = this.headInput(inputs);
+      const features = normalize(x, {groups: this.groups, epsilon: this.epsilon});
+      const logits = this.logits(tf.mean(features, 1));
+      if (!inLocalStep()) {
+        return logits;
+      }
+      const t = isTracing() ? tangentOf(features) : null;
+      const info: LocalHeadInfo = {
+        features: keepForStep(features), featuresTangent: t, kernel: keepForStep(this.kernel!.read()),
+        groups: this.groups,
+      };
+      annotate(logits, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null}, t == null ? [] : [t]);
+      return logits;
+    });
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {...super.getConfig(), groups: this.groups};
+  }
+}
+serialization.registerClass(LocalLossHead);
+
+/** The final classifier of a LocalMixer (see the file comment). Output: logits [N, classes]. */
+export class ClassifierHead extends LinearHead {
+  /** @nocollapse */
+  static get className(): string {
+    return 'fg.ClassifierHead';
+  }
+
+  protected override kernelInitializer(): Initializer {
+    return tfl.initializers.zeros();
+  }
+
+  override call(inputs: Tensor|Tensor[], _kwargs: Kwargs): Tensor {
+    return tf.tidy(() => {
+      const x = this.headInput(inputs);
+      return this.logits(normalize(tf.mean(x, 1), {epsilon: this.epsilon}));
+    });
+  }
+}
+serialization.registerClass(ClassifierHead);
+
+/**
+ * The local head of a LocalMixer block: per-group LayerNorm, mean over patches, linear map to the
+ * classes; train it with `fg.losses.localCrossEntropy()`.
+ */
+export function localLossHead(args: LocalLossHeadArgs): LocalLossHead {
+  return new LocalLossHead(args);
+}
+
+/** The final classifier of a LocalMixer: mean over patches, LayerNorm, zero-initialized linear map. */
+export function classifierHead(args: HeadArgs): ClassifierHead {
+  return new ClassifierHead(args);
+}

@@ -1,0 +1,311 @@
+/**
+ * LocalMixerBlock: one block of the paper's LocalMixer (§3.1, Fig. 1–2, Algorithm 2), a tfjs-layers
+ * layer on patch tokens [N, P, C].
+ *
+ * - Block 0: LN → channel FC (C → H) → LN → ReLU → per-group LN → grouped FC (H → D) → per-group LN
+ *   → ReLU. No residual.
+ * - Block b ≥ 1: LN → token-mixing FC over the P patches (one [P, P] matrix shared by the channels)
+ *   → LN over channels per patch → ReLU → LN → channel FC (D → H) → LN → ReLU → per-group LN →
+ *   grouped FC (H → D) → per-group LN → + block input → ReLU.
+ *
+ * LayerNorm (parameter-free) comes before and after every linear layer, the paper's best setting.
+ * Each linear layer's normalized pre-activation is an activity-perturbation site (declared through
+ * `local_step.ts`), credited by the per-(example, patch, group) derivatives of the block's local
+ * loss. The training-mode switches `feedback` (fixed random backward weights: feedback alignment)
+ * and `dfa` (a fixed random projection to the classes per layer, with a stop-gradient after every
+ * layer) are set by `fg.models.setTrainingMode`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {serialization, Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type {DisposeResult, LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
+
+import {stopGradient} from '../autodiff/stop_gradient';
+import {ValueError} from '../errors';
+import {normalize} from './layer_norm';
+import {ActivityLayout, annotate, declareSite, LocalLearner, WeightLayout} from './local_step';
+import {denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
+import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
+
+/** How the input's gradient is computed in backprop modes: the true weights, or fixed random ones. */
+export type Feedback = 'exact'|'random';
+
+/** Arguments of `LocalMixerBlock`. */
+export declare interface LocalMixerBlockArgs extends LayerArgs {
+  /** 0 for the first block (channel FC then grouped FC), ≥ 1 for the mixing blocks. */
+  index: number;
+  /** D: the block's output channels (for blocks ≥ 1 also its input channels). */
+  channels: number;
+  /** H: hidden channels of the channel FC. Defaults to `channels`. */
+  hidden?: number;
+  /** G: channel groups of the grouped FC and of the local losses. Must divide H and D. Default 1. */
+  groups?: number;
+  /** Classes of the DFA projections (used only with `dfa`). Defaults to 10. */
+  classes?: number;
+  /** LayerNorm ε. Defaults to 1e-5. */
+  epsilon?: number;
+  /** Seed of the initial weights and of the fixed random feedback / DFA matrices. Default 0. */
+  seed?: number;
+  /** Backward weights of backprop modes: 'exact' (default) or 'random' (feedback alignment). */
+  feedback?: Feedback;
+  /** Direct feedback alignment as the paper's code does it. Defaults to false. */
+  dfa?: boolean;
+}
+
+/** One linear layer of the block. */
+interface Sub {
+  name: string;
+  kind: LinearKind;
+  kernel: tfl.LayerVariable;
+  bias: tfl.LayerVariable;
+  /** Credit of its weights under LG-FG-W. */
+  weightLayout: WeightLayout;
+}
+
+/** Output of one linear layer: input after the pre-LN, linear output, post-LN pre-activation. */
+interface LinearOut {
+  a: Tensor;
+  h: Tensor;
+  z: Tensor;
+}
+
+/** One block of the LocalMixer (see the file comment). Input and output [N, P, channels]. */
+export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
+  /** @nocollapse */
+  static get className(): string {
+    return 'fg.LocalMixerBlock';
+  }
+
+  readonly index: number;
+  readonly channels: number;
+  readonly hidden: number;
+  readonly groups: number;
+  readonly classes: number;
+  readonly epsilon: number;
+  readonly seed: number;
+  /** Mode switch: fixed random backward weights (FA family). */
+  feedback: Feedback;
+  /** Mode switch: direct feedback alignment taps and a stop-gradient after every layer. */
+  dfa: boolean;
+  private subs: Sub[] = [];
+  /** Fixed random matrices, created on first use: feedback weights and DFA projections. */
+  private readonly fixed = new Map<string, Tensor>();
+
+  constructor(args: LocalMixerBlockArgs) {
+    super(args);
+    const who = layerLabel(this);
+    const {index, channels, hidden = channels, groups = 1, classes = 10, epsilon = 1e-5, seed = 0} = args;
+    if (!Number.isInteger(index) || index < 0) {
+      throw new ValueError(`${who}: index must be an integer ≥ 0. Received: ${index}.`);
+    }
+    for (const [k, v] of Object.entries({channels, hidden, groups, classes})) {
+      if (!isPositiveInt(v)) {
+        throw new ValueError(`${who}: ${k} must be a positive integer. Received: ${JSON.stringify(v)}.`);
+      }
+    }
+    if (hidden % groups !== 0 || channels % groups !== 0) {
+      throw new ValueError(
+          `${who}: groups (${groups}) must divide the hidden channels (${hidden}) and the channels ` +
+          `(${channels}).`);
+    }
+    if (args.feedback != null && args.feedback !== 'exact' && args.feedback !== 'random') {
+      throw new ValueError(`${who}: feedback must be 'exact' or 'random'. Received: ${args.feedback}.`);
+    }
+    this.index = index;
+    this.channels = channels;
+    this.hidden = hidden;
+    this.groups = groups;
+    this.classes = classes;
+    this.epsilon = epsilon;
+    this.seed = seed;
+    this.feedback = args.feedback ?? 'exact';
+    this.dfa = args.dfa ?? false;
+  }
+
+  private checkShape(shape: ReadonlyArray<number|null>): void {
+    const who = layerLabel(this);
+    if (shape.length !== 3 || shape[1] == null || shape[2] == null) {
+      throw new ValueError(
+          `${who} expects patch tokens [batch, patches, channels] with known patches and channels ` +
+          `(e.g. from fg.layers.patchify). Received: input shape ${fmtShape(shape)}.`);
+    }
+    if (this.index > 0 && shape[2] !== this.channels) {
+      throw new ValueError(
+          `${who}: a mixing block (index ${this.index}) adds its input to its output, so its input ` +
+          `must have ${this.channels} channels. Received: input shape ${fmtShape(shape)}.`);
+    }
+  }
+
+  override build(inputShape: tfl.Shape|tfl.Shape[]): void {
+    const shape = singleShape(this, inputShape);
+    this.checkShape(shape);
+    const [, p, c] = shape as number[];
+    const {hidden: h, channels: d, groups: g} = this;
+    let s = this.seed;
+    const add = (name: string, kind: LinearKind, kernelShape: number[], biasShape: number[],
+                 weightLayout: WeightLayout) => {
+      const kernel = this.addWeight(
+          `${name}_kernel`, kernelShape, 'float32',
+          tfl.initializers.randomNormal({mean: 0, stddev: initScale(kernelShape), seed: s++}));
+      const bias = this.addWeight(`${name}_bias`, biasShape, 'float32', tfl.initializers.zeros());
+      this.subs.push({name, kind, kernel, bias, weightLayout});
+    };
+    if (this.index === 0) {
+      add('channel', 'dense', [c, h], [h], 'columns');
+      add('group', 'group', [g, h / g, d / g], [g, d / g], 'groups');
+    } else {
+      add('token', 'dense', [p, p], [p], 'shared');
+      add('channel', 'dense', [d, h], [h], 'columns');
+      add('group', 'group', [g, h / g, d / g], [g, d / g], 'groups');
+    }
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape|tfl.Shape[]): tfl.Shape {
+    const shape = singleShape(this, inputShape);
+    this.checkShape(shape);
+    return [shape[0], shape[1], this.channels];
+  }
+
+  /** LocalLearner: every kernel and bias of the block is trained through its declared sites. */
+  activitySiteWeights(): tf.Variable[] {
+    return this.subs.flatMap(s => [s.kernel.read() as tf.Variable, s.bias.read() as tf.Variable]);
+  }
+
+  /** LocalLearner: the LG-FG-W credit layout of one of the block's weights. */
+  weightLayout(v: tf.Variable): WeightLayout|null {
+    for (const s of this.subs) {
+      if (s.kernel.read().id === v.id) {
+        return s.weightLayout;
+      }
+      if (s.bias.read().id === v.id) {
+        // A dense bias [out] splits like the kernel's columns; a token bias [P] is shared.
+        return s.weightLayout;
+      }
+    }
+    return null;
+  }
+
+  /** A fixed random matrix (kept until the layer is disposed), created on first use. */
+  private fixedMatrix(key: string, shape: number[], seed: number): Tensor {
+    let t = this.fixed.get(key);
+    if (t == null) {
+      t = tf.keep(tf.randomNormal(shape, 0, initScale(shape), 'float32', seed));
+      this.fixed.set(key, t);
+    }
+    return t;
+  }
+
+  /** Applies linear layer `i` to `x` (already in its layout), with LN before and after. */
+  private linear(i: number, x: Tensor, lnAxis: number): LinearOut {
+    const sub = this.subs[i];
+    const kernel = sub.kernel.read();
+    const bias = sub.bias.read();
+    const feedback = this.feedback === 'random' ?
+        this.fixedMatrix(`feedback_${sub.name}`, kernel.shape, this.seed + 1000 + i) : null;
+    const a = normalize(x, {axis: -1, epsilon: this.epsilon});
+    const h = sub.kind === 'dense' ? denseLinear(a, kernel, bias, feedback) : groupLinear(a, kernel, bias, feedback);
+    const z = normalize(h, {axis: lnAxis, epsilon: this.epsilon});
+    return {a, h, z};
+  }
+
+  /** Declares linear layer `i`'s site (post-LN activity z) and returns its handle. */
+  private site(i: number, out: LinearOut, layout: ActivityLayout, lnAxis: number) {
+    const sub = this.subs[i];
+    const kernel = sub.kernel.read() as tf.Variable;
+    const bias = sub.bias.read() as tf.Variable;
+    const epsilon = this.epsilon;
+    return declareSite({
+      layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.h],
+      gradients: (gz: Tensor, [a, h]: Tensor[]) => tf.tidy(() => {
+        const gh = layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon);
+        return linearWeightGradients(sub.kind, a, gh, kernel.shape);
+      }),
+    });
+  }
+
+  override call(inputs: Tensor|Tensor[], _kwargs: Kwargs): Tensor {
+    return tf.tidy(() => {
+      const x = singleInput(this, inputs);
+      this.checkShape(x.shape);
+      const [n, p] = x.shape;
+      const {hidden: h, channels: d, groups: g} = this;
+      const taps: Array<{x: Tensor, projection: Tensor}> = [];
+      // The layer's output as the next layer sees it (a stop-gradient after every layer in DFA).
+      const next = (post: Tensor, width: number, i: number): Tensor => {
+        if (!this.dfa) {
+          return post;
+        }
+        taps.push({x: post, projection: this.fixedMatrix(`dfa_${i}`, [width, this.classes], this.seed + 2000 + i)});
+        return stopGradient(post);
+      };
+      let out: Tensor;
+      if (this.index === 0) {
+        const l0 = this.linear(0, x, -1);
+        const s0 = this.site(0, l0, 'channels', -1);
+        const y0 = tf.relu(l0.z);
+        s0.setActive(y0);
+        const x1 = tf.reshape(next(y0, h, 0), [n, p, g, h / g]);
+        const l1 = this.linear(1, x1, -1);
+        const s1 = this.site(1, l1, 'channels', -1);
+        const y1 = tf.relu(l1.z);
+        s1.setActive(y1);
+        out = tf.reshape(y1, [n, p, d]);
+      } else {
+        // Token mixing on the transposed layout [N, D, P]; LN over the channels of each patch.
+        const xt = tf.transpose(normalize(x, {epsilon: this.epsilon}), [0, 2, 1]);
+        const lt = this.linear(0, xt, 1);
+        const st = this.site(0, lt, 'tokens', 1);
+        const yt = tf.relu(lt.z);
+        st.setActive(yt);
+        const x1 = next(tf.transpose(yt, [0, 2, 1]), d, 0);
+        const l1 = this.linear(1, x1, -1);
+        const s1 = this.site(1, l1, 'channels', -1);
+        const y1 = tf.relu(l1.z);
+        s1.setActive(y1);
+        const x2 = tf.reshape(next(y1, h, 1), [n, p, g, h / g]);
+        const l2 = this.linear(2, x2, -1);
+        const s2 = this.site(2, l2, 'channels', -1);
+        out = tf.relu(tf.add(tf.reshape(l2.z, [n, p, d]), x));
+        s2.setActive(out);
+      }
+      if (this.dfa) {
+        taps.push({x: out, projection: this.fixedMatrix(`dfa_${this.subs.length - 1}`, [d, this.classes],
+                                                        this.seed + 2000 + this.subs.length - 1)});
+        annotate(out, {dfaTaps: taps}, taps.map(t => t.x));
+      }
+      return out;
+    });
+  }
+
+  override dispose(): DisposeResult {
+    tf.dispose([...this.fixed.values()]);
+    this.fixed.clear();
+    return super.dispose();
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(), index: this.index, channels: this.channels, hidden: this.hidden,
+      groups: this.groups, classes: this.classes, epsilon: this.epsilon, seed: this.seed,
+      feedback: this.feedback, dfa: this.dfa,
+    };
+  }
+}
+serialization.registerClass(LocalMixerBlock);
+
+/**
+ * A LocalMixer block (paper §3.1): block 0 mixes channels (FC, then grouped FC); later blocks mix
+ * tokens over patches, then channels, then grouped channels, with a residual connection. Input and
+ * output are patch tokens [batch, patches, channels].
+ *
+ * ```js
+ * const tokens = fg.layers.patchify({patchSize: 4}).apply(tf.input({shape: [32, 32, 3]}));
+ * const x0 = fg.layers.localMixerBlock({index: 0, channels: 512, groups: 16}).apply(tokens);
+ * const x1 = fg.layers.localMixerBlock({index: 1, channels: 512, groups: 16}).apply(x0);
+ * ```
+ */
+export function localMixerBlock(args: LocalMixerBlockArgs): LocalMixerBlock {
+  return new LocalMixerBlock(args);
+}

@@ -1,0 +1,86 @@
+/**
+ * The supervised local loss of the paper (§2.2, eqs. 4–5, Algorithm 1 "fused"): one cross-entropy
+ * per (example n, patch p, group g), all with the value of the loss on the globally averaged
+ * feature, stop-gradients letting only patch p / group g carry derivative into loss (n, p, g).
+ *
+ * Nothing is replicated. The value is one cross-entropy per example (the mean over the P·G equal
+ * copies), so reverse mode gives exactly the conventional gradient (the replicated copies' gradient
+ * divided by P·G, as the paper's code does). In a forward-mode training step the per-(n, p, g)
+ * directional derivatives come from the closed form
+ *     ṡ[n,p,g] = (ẋ[n,p,g,:] / P) · W_g · (softmax(logits_n) − y_n),
+ * computed as Σ_{d∈g} ẋ[n,p,d]·e[n,d] / P with e = (softmax − y)·Wᵀ: memory N·P·D, flat in G.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {Tensor} from '@tensorflow/tfjs-core';
+
+import {stopGradient} from '../autodiff/stop_gradient';
+import {untraced} from '../autodiff/tracer';
+import {ValueError} from '../errors';
+import type {LocalHeadInfo} from '../layers/local_loss_head';
+import {annotate, annotationOf} from '../layers/local_step';
+
+/** A tfjs-layers loss function: per-example losses from targets and predictions. */
+export type LossFunction = (yTrue: Tensor, yPred: Tensor) => Tensor;
+
+/** Per-example softmax cross-entropy from logits [N, C] and (one-hot or soft) targets [N, C]. */
+export function softmaxCrossEntropy(yTrue: Tensor, logits: Tensor): Tensor {
+  return tf.tidy(() => {
+    const logZ = tf.logSumExp(logits, -1, true);
+    return tf.neg(tf.sum(tf.mul(yTrue, tf.sub(logits, logZ)), -1));
+  });
+}
+
+/**
+ * The per-(example, patch, group) directional derivatives of the local cross-entropy (the closed
+ * form in the file comment): `featuresTangent` [...K, N, P, D], `kernel` [D, C], `error` =
+ * softmax − y [N, C] → [...K, N, P, G].
+ */
+export function localLossTangents(featuresTangent: Tensor, kernel: Tensor, error: Tensor, groups: number): Tensor {
+  return tf.tidy(() => {
+    const shape = featuresTangent.shape;
+    const [n, p, d] = shape.slice(-3);
+    const lead = shape.slice(0, -3);
+    const e = tf.matMul(error, kernel, false, true);  // [N, D]
+    const prod = tf.mul(featuresTangent, tf.reshape(e, [n, 1, d]));
+    return tf.div(tf.sum(tf.reshape(prod, [...lead, n, p, groups, d / groups]), -1), p);
+  });
+}
+
+/**
+ * The local cross-entropy loss for the logits of a `LocalLossHead` (see the file comment): per
+ * example, the softmax cross-entropy of the head's logits. In a training step it also records
+ * the per-(example, patch, group) directional derivatives for the forward-gradient optimizer, and
+ * adds the DFA taps of the block (value-neutral: each tap adds L_l − sg(L_l)). On other logits it
+ * is the plain softmax cross-entropy (from logits, not probabilities).
+ *
+ * ```js
+ * model.compile({optimizer, loss: [fg.losses.localCrossEntropy(), ..., 'categoricalCrossentropy']});
+ * ```
+ */
+export function localCrossEntropy(): LossFunction {
+  const fn = (yTrue: Tensor, yPred: Tensor): Tensor => {
+    if (yPred.rank !== 2 || !tf.util.arraysEqual(yTrue.shape, yPred.shape)) {
+      throw new ValueError(
+          `localCrossEntropy: expects logits [batch, classes] and targets of the same shape. ` +
+          `Received: targets [${yTrue.shape}], logits [${yPred.shape}].`);
+    }
+    const ann = annotationOf(yPred);
+    let loss = softmaxCrossEntropy(yTrue, yPred);
+    const taps = ann?.dfaTaps as Array<{x: Tensor, projection: Tensor}>|null|undefined;
+    for (const tap of taps ?? []) {
+      const local = softmaxCrossEntropy(yTrue, tf.matMul(tf.mean(tap.x, 1), tap.projection));
+      loss = tf.add(loss, tf.sub(local, stopGradient(local)));
+    }
+    const head = ann?.localHead as LocalHeadInfo|undefined;
+    if (head?.featuresTangent != null) {
+      const fine = untraced(() => tf.tidy(() => {
+        const error = tf.sub(tf.mul(tf.softmax(yPred), tf.sum(yTrue, -1, true)), yTrue);
+        return localLossTangents(head.featuresTangent!, head.kernel, error, head.groups);
+      }));
+      annotate(loss, {localTangents: fine}, [fine]);
+    }
+    return loss;
+  };
+  Object.defineProperty(fn, 'name', {value: 'localCrossEntropy'});
+  return fn;
+}

@@ -1,0 +1,5 @@
+/**
+ * Model builders: the paper's LocalMixer with its presets, and its eleven training modes.
+ */
+export {LOCAL_MIXER_PRESETS, localMixer, LocalMixerArgs, LocalMixerPreset} from './local_mixer';
+export {compileLocalMixer, CompileLocalMixerArgs, localMixerTargets, MODE_SPECS, ModeSpec, setTrainingMode, TRAINING_MODES, TrainingMode, trainingModeOf} from './training_modes';

@@ -1,0 +1,187 @@
+/**
+ * The eleven training modes of the paper (§1.6 of notes/PAPER.md, Table 3) over one LocalMixer:
+ * which stop-gradients are active, whether the local losses train the backbone, the backward
+ * weights (exact or fixed random: FA), DFA taps, and how the optimizer gets its gradients
+ * (backprop, weight perturbation or activity perturbation). One option picks all of them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import {ValueError} from '../errors';
+import {ClassifierHead, LocalLossHead} from '../layers/local_loss_head';
+import {Feedback, LocalMixerBlock} from '../layers/local_mixer_block';
+import {StopGrad} from '../layers/stop_grad';
+import {localCrossEntropy} from '../losses/local_cross_entropy';
+import {ForwardGradientOptimizer, Perturbation} from '../optimizers/forward_gradient_optimizer';
+import {NoiseKind} from '../optimizers/noise';
+
+/** The training modes of the paper, in the order of its Table 3. */
+export const TRAINING_MODES =
+    ['BP', 'L-BP', 'LG-BP', 'FA', 'L-FA', 'LG-FA', 'DFA', 'FG-W', 'FG-A', 'LG-FG-W', 'LG-FG-A'] as const;
+
+/** One of `TRAINING_MODES`. */
+export type TrainingMode = typeof TRAINING_MODES[number];
+
+/** What a mode switches. */
+export interface ModeSpec {
+  /** How the backbone's gradient is obtained. */
+  perturb: Perturbation;
+  /** Stop-gradient between blocks (greedy, "G"). */
+  blockStop: boolean;
+  /** Stop-gradient before the final classifier (the classifier never trains the backbone). */
+  readoutStop: boolean;
+  /** The local losses train the backbone ("L"). */
+  localLosses: boolean;
+  /** Backward weights of backprop modes. */
+  feedback: Feedback;
+  /** The paper code's DFA: a fixed random projection and local loss per layer, sg after each. */
+  dfa: boolean;
+}
+
+const S = (perturb: Perturbation, blockStop: boolean, readoutStop: boolean, localLosses: boolean,
+           feedback: Feedback = 'exact', dfa = false): ModeSpec =>
+    ({perturb, blockStop, readoutStop, localLosses, feedback, dfa});
+
+/**
+ * The switches of each mode. Global modes (BP, FA, FG-W, FG-A) train the backbone from the final
+ * classifier's loss only; L- modes add the local losses (errors of later blocks still reach earlier
+ * ones); LG- modes stop gradients between blocks, so each block learns from its own losses only.
+ */
+export const MODE_SPECS: {readonly [mode in TrainingMode]: ModeSpec} = {
+  'BP': S('none', false, false, false),
+  'L-BP': S('none', false, true, true),
+  'LG-BP': S('none', true, true, true),
+  'FA': S('none', false, false, false, 'random'),
+  'L-FA': S('none', false, true, true, 'random'),
+  'LG-FA': S('none', true, true, true, 'random'),
+  'DFA': S('none', true, true, false, 'exact', true),
+  'FG-W': S('weight', false, false, false),
+  'FG-A': S('activity', false, false, false),
+  'LG-FG-W': S('weight', true, true, true),
+  'LG-FG-A': S('activity', true, true, true),
+};
+
+function checkMode(mode: string): TrainingMode {
+  if (!(TRAINING_MODES as readonly string[]).includes(mode)) {
+    throw new ValueError(`Unknown training mode '${mode}'. Use one of ${TRAINING_MODES.join(', ')}.`);
+  }
+  return mode as TrainingMode;
+}
+
+function mixerLayers(model: tfl.LayersModel) {
+  const layers = model.layers;
+  const blocks = layers.filter((l): l is LocalMixerBlock => l instanceof LocalMixerBlock);
+  const heads = layers.filter((l): l is LocalLossHead => l instanceof LocalLossHead);
+  const classifiers = layers.filter((l): l is ClassifierHead => l instanceof ClassifierHead);
+  const stops = layers.filter((l): l is StopGrad => l instanceof StopGrad);
+  if (blocks.length === 0 || heads.length === 0 || classifiers.length !== 1) {
+    throw new ValueError(
+        `Training modes apply to LocalMixer models (fg.models.localMixer): model '${model.name}' has ` +
+        `${blocks.length} LocalMixerBlock(s), ${heads.length} LocalLossHead(s) and ` +
+        `${classifiers.length} ClassifierHead(s).`);
+  }
+  return {blocks, heads, classifier: classifiers[0], stops};
+}
+
+/**
+ * Switches a LocalMixer to `mode`: its stop-gradients, head detachment, feedback weights and DFA
+ * taps. The weights are untouched, so one model can be trained in any mode. (Use
+ * `compileLocalMixer`, which also sets up the optimizer and losses of the mode.)
+ */
+export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): void {
+  const spec = MODE_SPECS[checkMode(mode)];
+  const {blocks, heads, classifier, stops} = mixerLayers(model);
+  for (const s of stops) {
+    if (s.role === 'block') {
+      s.active = spec.blockStop;
+    } else if (s.role === 'readout') {
+      s.active = spec.readoutStop;
+    }
+  }
+  for (const b of blocks) {
+    b.feedback = spec.feedback;
+    b.dfa = spec.dfa;
+  }
+  for (const h of heads) {
+    h.feedback = spec.feedback;
+    h.detach = !spec.localLosses;
+  }
+  classifier.feedback = spec.feedback;
+}
+
+/** Options of `compileLocalMixer`. */
+export interface CompileLocalMixerArgs {
+  /** The training mode. Defaults to 'LG-FG-A'. */
+  mode?: TrainingMode;
+  /** Inner optimizer applying the gradients. Defaults to SGD with momentum 0.9 (the paper's). */
+  optimizer?: tf.Optimizer;
+  /** Learning rate of the default inner optimizer. Defaults to 0.01 (MNIST / CIFAR-10). */
+  learningRate?: number;
+  /** Added to the gradient of every weight matrix (not biases), ×w. Defaults to 1e-4. */
+  weightDecay?: number;
+  /** Multiplier of the final classifier's gradient (the code's last_layer_lr). Defaults to 0.1. */
+  classifierScale?: number;
+  /** Perturbation samples per step (FG modes). Defaults to 1. */
+  samples?: number;
+  /** Perturbation distribution (FG modes). Defaults to 'gaussian'. */
+  noise?: NoiseKind;
+  /** Seed of the perturbations. Defaults to random. */
+  seed?: number|null;
+}
+
+/**
+ * Puts a LocalMixer in `mode` and compiles it: one local cross-entropy per head, a softmax
+ * cross-entropy for the classifier (accuracy reported for it), and a ForwardGradientOptimizer set
+ * up for the mode (exact gradients for the heads and the classifier in FG modes, weight decay, the
+ * classifier's 0.1 gradient scale). Train with `model.fit(x, localMixerTargets(model, y), {callbacks:
+ * [fg.callbacks.forwardGradient()]})`. Returns the optimizer.
+ *
+ * ```js
+ * const model = fg.models.localMixer({preset: 'M/1/16'});
+ * fg.models.compileLocalMixer(model, {mode: 'LG-FG-A'});
+ * await model.fit(xs, fg.models.localMixerTargets(model, ys), {epochs: 1, batchSize: 128,
+ *                 callbacks: [fg.callbacks.forwardGradient()]});
+ * ```
+ */
+export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixerArgs = {}): ForwardGradientOptimizer {
+  const mode = checkMode(args.mode ?? 'LG-FG-A');
+  const spec = MODE_SPECS[mode];
+  setTrainingMode(model, mode);
+  const {heads, classifier} = mixerLayers(model);
+  const learningRate = args.learningRate ?? 0.01;
+  const optimizer = new ForwardGradientOptimizer({
+    perturb: spec.perturb,
+    optimizer: args.optimizer ?? tf.train.momentum(learningRate, 0.9),
+    weightDecay: args.weightDecay ?? 1e-4,
+    gradientScale: {[classifier.name]: args.classifierScale ?? 0.1},
+    exactLayers: spec.perturb === 'none' ? [] : [...heads.map(h => h.name), classifier.name],
+    samples: args.samples,
+    noise: args.noise,
+    seed: args.seed,
+  });
+  const loss = model.outputNames.map(() => localCrossEntropy());
+  model.compile({optimizer, loss, metrics: {[classifier.name]: ['accuracy']} as unknown as string[]});
+  return optimizer;
+}
+
+/** The targets of a LocalMixer for `fit`: the same labels for every output (heads and classifier). */
+export function localMixerTargets(model: tfl.LayersModel, labels: Tensor): Tensor[] {
+  return model.outputNames.map(() => labels);
+}
+
+/** The mode a LocalMixer is in, read from its switches (null if they match no mode). */
+export function trainingModeOf(model: tfl.LayersModel, perturb: Perturbation): TrainingMode|null {
+  const {blocks, heads, stops} = mixerLayers(model);
+  const blockStop = stops.filter(s => s.role === 'block').every(s => s.active);
+  const readoutStop = stops.filter(s => s.role === 'readout').every(s => s.active);
+  for (const mode of TRAINING_MODES) {
+    const s = MODE_SPECS[mode];
+    if (s.perturb === perturb && (blocks.length === 1 || s.blockStop === blockStop) &&
+        s.readoutStop === readoutStop && s.localLosses === !heads[0].detach &&
+        s.feedback === blocks[0].feedback && s.dfa === blocks[0].dfa) {
+      return mode;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,258 @@
+/**
+ * The LocalMixer and its training modes: exact parameter counts, serialization, locality of the
+ * per-(example, patch, group) tangents, unbiasedness of LG-FG-A and LG-FG-W against LG-BP, exactly
+ * zero estimates on dead ReLU units, leak-free steps and a short fit in every mode.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import * as fg from '../../src';
+import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
+import {ActivityStep, ModelAttachment} from '../../src/optimizers/activity';
+import {describeBackends, values} from '../util';
+
+type LossFns = Array<(a: Tensor, b: Tensor) => Tensor>;
+
+/** A tiny LocalMixer: 4×4×1 images, 2×2 patches (P = 4), 2 blocks, 8 channels in 2 groups. */
+function tiny(seed = 0): tfl.LayersModel {
+  return fg.models.localMixer({inputShape: [4, 4, 1], patchSize: 2, blocks: 2, channels: 8, groups: 2, classes: 3, seed});
+}
+
+function data(n: number): {x: Tensor, y: Tensor} {
+  return tf.tidy(() => {
+    const x = tf.randomNormal([n, 4, 4, 1], 0, 1, 'float32', 5);
+    // learnable labels: the sign pattern of two pixel sums
+    const s = tf.sum(tf.reshape(x, [n, 16]), -1);
+    const t = tf.sum(tf.slice(tf.reshape(x, [n, 16]), [0, 0], [n, 4]), -1);
+    const label = tf.add(tf.cast(tf.greater(s, 0), 'int32'), tf.cast(tf.greater(t, 1), 'int32'));
+    return {x, y: tf.oneHot(label, 3)};
+  });
+}
+
+/** The model's training loss as `fit` computes it (mean per output, summed), through its loss functions. */
+function lossFn(model: tfl.LayersModel, x: Tensor, y: Tensor): () => tf.Scalar {
+  return () => {
+    const outs = model.apply(x, {training: true}) as Tensor[];
+    const fns = (model as unknown as {lossFunctions: LossFns}).lossFunctions;
+    return tf.addN(outs.map((o, i) => tf.mean(fns[i](y, o)))) as tf.Scalar;
+  };
+}
+
+function backbone(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.filter(w => w.name.startsWith('block_')).map(w => w.read() as tf.Variable);
+}
+
+function compare(est: tf.NamedTensorMap, exact: tf.NamedTensorMap, vars: tf.Variable[]): {cos: number, rel: number} {
+  return tf.tidy(() => {
+    const a = tf.concat(vars.map(v => tf.reshape(est[v.name], [-1])));
+    const b = tf.concat(vars.map(v => tf.reshape(exact[v.name], [-1])));
+    const cos = values(tf.div(tf.sum(tf.mul(a, b)), tf.mul(tf.norm(a), tf.norm(b))))[0];
+    const rel = values(tf.div(tf.norm(tf.sub(a, b)), tf.norm(b)))[0];
+    return {cos, rel};
+  });
+}
+
+describe('fg.models.localMixer', () => {
+  it('has the paper\'s exact parameter counts (10 classes)', () => {
+    const counts: {[p: string]: number} = {'S/1/1': 271_892, 'M/1/16': 429_076, 'M/8/16': 918_770, 'L/8/64': 13_074_674};
+    for (const [preset, count] of Object.entries(counts)) {
+      const model = fg.models.localMixer({preset: preset as fg.models.LocalMixerPreset});
+      expect(model.countParams()).withContext(preset).toBe(count);
+      expect(model.outputs.length).toBe(preset.startsWith('L') || preset === 'M/8/16' ? 5 : 2);
+      model.dispose();
+    }
+  });
+
+  it('rejects bad configurations with clear errors', () => {
+    expect(() => fg.models.localMixer({preset: 'XL' as fg.models.LocalMixerPreset})).toThrowError(/unknown preset 'XL'/);
+    expect(() => fg.models.localMixer({channels: 30, groups: 4})).toThrowError(/groups 4 does not divide channels 30/);
+    expect(() => fg.models.localMixer({inputShape: [30, 30, 1], patchSize: 7})).toThrowError(/patch/i);
+    expect(() => fg.layers.localMixerBlock({index: 0, channels: 8, groups: 3})).toThrowError(/groups \(3\) must divide/);
+    expect(() => fg.layers.groupLinear({units: 6, groups: 4})).toThrowError(/does not divide units 6/);
+    const m = tiny();
+    expect(() => fg.models.compileLocalMixer(m, {mode: 'XYZ' as fg.models.TrainingMode})).toThrowError(/Unknown training mode 'XYZ'.*LG-FG-A/);
+    m.dispose();
+  });
+});
+
+describeBackends('LocalMixer training modes', backend => {
+  it('save → load round trip predicts identically and keeps the mode switches', async () => {
+    const model = tiny(1);
+    fg.models.compileLocalMixer(model, {mode: 'LG-FA'});
+    let artifacts: tf.io.ModelArtifacts|null = null;
+    await model.save(tf.io.withSaveHandler(async a => {
+      artifacts = a;
+      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+    }));
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const {x} = data(6);
+    const a = model.predict(x) as Tensor[];
+    const b = loaded.predict(x) as Tensor[];
+    a.forEach((t, i) => expect(values(b[i])).toEqual(values(t)));
+    expect(fg.models.trainingModeOf(loaded, 'none')).toBe('LG-FA');
+    expect(loaded.countParams()).toBe(model.countParams());
+    tf.dispose([x, a, b]);
+    model.dispose();
+    loaded.dispose();
+  });
+
+  describe('locality of the local-loss tangents (LG modes, one JVP)', () => {
+    // sites in declaration order: block 0: channel (0), group (1); block 1: token (2), channel (3), group (4)
+    const cases: Array<{site: number, block: number, kind: 'channel'|'token'}> = [
+      {site: 0, block: 0, kind: 'channel'}, {site: 1, block: 0, kind: 'channel'},
+      {site: 2, block: 1, kind: 'token'}, {site: 3, block: 1, kind: 'channel'}, {site: 4, block: 1, kind: 'channel'},
+    ];
+    for (const c of cases) {
+      it(`a ${c.kind} perturbation in block ${c.block} (site ${c.site}) changes only its block's tangents at its (patch${c.kind === 'channel' ? ', group' : ''})`, () => {
+        const model = tiny(2);
+        fg.models.setTrainingMode(model, 'LG-FG-A');
+        const {x, y} = data(3);
+        const p0 = 2, g0 = 1;
+        let index = 0;
+        const listener: LocalStepListener = {
+          declareSite: (d: SiteDeclaration) => {
+            if (index++ === c.site) {
+              tf.tidy(() => {
+                const z = d.z;
+                const u = tf.randomNormal(z.shape, 0, 1, 'float32', 9);
+                // one (patch, group) for channel sites: z [N, P, C] or [N, P, G, C/G]; one patch for tokens: z [N, C, P]
+                const size = z.size / (z.shape[0] * 4);
+                const mask = c.kind === 'token' ?
+                    tf.reshape(tf.oneHot(tf.fill([z.shape[0], z.shape[1] as number], p0, 'int32'), 4), z.shape) :
+                    tf.reshape(tf.mul(tf.reshape(tf.oneHot(tf.fill([z.shape[0]], p0, 'int32'), 4), [z.shape[0], 4, 1, 1]),
+                                      tf.reshape(tf.oneHot([g0], 2), [1, 1, 2, 1])), [z.shape[0], 4, 2, 1]);
+                const full = c.kind === 'token' ? mask : tf.mul(mask, tf.ones([1, 1, 1, size / 2]));
+                fg.seedTangent(z, tf.mul(u, tf.reshape(full, z.shape)));
+              });
+            }
+            return {setActive: () => {}};
+          },
+        };
+        const tangents = fg.withTangents(() => runLocalStep(listener, () => {
+          const outs = model.apply(x, {training: true}) as Tensor[];
+          return outs.slice(0, 2).map(o => {
+            const t = annotationOf(fg.losses.localCrossEntropy()(y, o))?.localTangents as Tensor|undefined;
+            return t == null ? null : t.clone();
+          });
+        }));
+        const other = tangents[1 - c.block];
+        if (other != null) {
+          expect(values(other).every(v => v === 0)).withContext('other block').toBe(true);
+        }
+        const own = tangents[c.block]!.arraySync() as number[][][];
+        let nonzero = 0;
+        own.forEach(perPatch => perPatch.forEach((perGroup, p) => perGroup.forEach((v, g) => {
+          const inside = p === p0 && (c.kind === 'token' || g === g0);
+          if (!inside) {
+            expect(v).withContext(`tangent at patch ${p}, group ${g}`).toBe(0);
+          } else if (v !== 0) {
+            nonzero++;
+          }
+        })));
+        expect(nonzero).toBeGreaterThan(0);
+        tf.dispose([x, y, ...tangents.filter((t): t is Tensor => t != null)]);
+        model.dispose();
+      });
+    }
+  });
+
+  for (const mode of ['LG-FG-A', 'LG-FG-W'] as const) {
+    it(`${mode}: the mean of K estimates converges to the LG-BP gradient (backbone), error ∝ 1/√K`, () => {
+      const model = tiny(3);
+      const {x, y} = data(4);
+      fg.models.compileLocalMixer(model, {mode: 'LG-BP', weightDecay: 0});
+      const vars = backbone(model);
+      const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+      const exactOpt = model.optimizer as fg.optimizers.ForwardGradientOptimizer;
+      const exact = exactOpt.computeGradients(lossFn(model, x, y), all);
+      const results: Array<{k: number, cos: number, rel: number}> = [];
+      for (const k of [16, 256, 4096]) {
+        const opt = fg.models.compileLocalMixer(model, {mode, weightDecay: 0, samples: k, seed: 11});
+        opt.attach(model);
+        const {value, grads} = opt.computeGradients(lossFn(model, x, y), all);
+        results.push({k, ...compare(grads, exact.grads, vars)});
+        // the heads and the classifier get their exact gradients
+        for (const w of all.filter(v => !v.name.startsWith('block_'))) {
+          const diff = values(tf.tidy(() => tf.max(tf.abs(tf.sub(grads[w.name], exact.grads[w.name])))))[0];
+          expect(diff).withContext(w.name).toBeLessThan(1e-5);
+        }
+        opt.detach();
+        tf.dispose([value, grads as tf.TensorContainer]);
+      }
+      for (let i = 1; i < results.length; i++) {
+        const ratio = results[i - 1].rel / results[i].rel;
+        const expected = Math.sqrt(results[i].k / results[i - 1].k);
+        expect(ratio).withContext(JSON.stringify(results)).toBeGreaterThan(expected * 0.5);
+        expect(ratio).withContext(JSON.stringify(results)).toBeLessThan(expected * 2);
+      }
+      const last = results[results.length - 1];
+      expect(last.cos).withContext(JSON.stringify(results)).toBeGreaterThan(mode === 'LG-FG-A' ? 0.95 : 0.8);
+      if (typeof process !== 'undefined' && process.env?.FG_VERBOSE) console.log(`\n[${backend}] ${mode}: ${JSON.stringify(results)}`);
+      tf.dispose([exact.value, exact.grads as tf.TensorContainer, x, y]);
+      model.dispose();
+    });
+  }
+
+  it('LG-FG-A: units whose ReLU is inactive get an exactly zero activity estimate', () => {
+    const model = tiny(4);
+    fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 3});
+    const {x, y} = data(5);
+    const attachment = new ModelAttachment(model);
+    const step = new ActivityStep(attachment, 'gaussian', 3, 0);
+    step.setBatchShape([]);
+    let checked = 0;
+    tf.tidy(() => fg.withTangents(() => runLocalStep(step, () => {
+      lossFn(model, x, y)();
+      for (const site of step.declaredSites) {
+        const original = site.decl.gradients;
+        site.decl.gradients = (gz: Tensor, saved: Tensor[]) => {
+          const g = values(gz), m = values(site.mask!);
+          let dead = 0;
+          m.forEach((mv, i) => {
+            if (mv === 0) {
+              dead++;
+              expect(g[i]).toBe(0);
+            }
+          });
+          expect(dead).toBeGreaterThan(0);
+          checked++;
+          return original(gz, saved);
+        };
+      }
+      step.weightGradients([]);
+    })));
+    expect(checked).toBe(5);
+    step.dispose();
+    attachment.detach();
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  for (const mode of fg.models.TRAINING_MODES) {
+    it(`${mode}: steps leak no tensor, and a short fit lowers the loss and trains the backbone`, async () => {
+      const model = tiny(5);
+      const opt = fg.models.compileLocalMixer(model, {mode, learningRate: 0.05, seed: 1});
+      const {x, y} = data(64);
+      const ys = fg.models.localMixerTargets(model, y);
+      opt.attach(model);
+      await model.trainOnBatch(x, ys);  // creates the inner optimizer's state
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) {
+        await model.trainOnBatch(x, ys);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      opt.detach();
+      const w0 = backbone(model).map(v => v.clone());
+      const h = await model.fit(x, ys, {epochs: 6, batchSize: 16, shuffle: false, verbose: 0,
+                                        callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
+      const loss = h.history.loss as number[];
+      expect(loss[loss.length - 1]).withContext(loss.join(', ')).toBeLessThan(loss[0]);
+      const moved = backbone(model).map((v, i) => values(tf.tidy(() => tf.max(tf.abs(tf.sub(v, w0[i])))))[0]);
+      expect(Math.max(...moved)).toBeGreaterThan(0);
+      tf.dispose([x, y, w0]);
+      model.dispose();
+      opt.dispose();
+    });
+  }
+});
