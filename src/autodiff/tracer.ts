@@ -32,6 +32,7 @@ interface EngineInternals {
   state: {
     kernelDepth: number;
     gradientDepth: number;
+    activeTape: unknown[]|null;
     activeScope: {name: string}|null;
   };
 }
@@ -127,6 +128,28 @@ export function runTraced<T>(
   }
 }
 
+/**
+ * Runs `fn` with the engine's gradient tape (if one is recording) paused: tangent computations are
+ * not recorded, so a backward pass over the same forward pass (exact gradients of some layers)
+ * neither keeps their tensors alive nor differentiates through them. A `tf.grad` inside `fn` gets
+ * its own tape.
+ */
+export function withTapePaused<T>(fn: () => T): T {
+  const state = engine().state;
+  const depth = state.gradientDepth;
+  if (depth === 0) {
+    return fn();
+  }
+  const tape = state.activeTape;
+  state.gradientDepth = 0;
+  try {
+    return fn();
+  } finally {
+    state.gradientDepth = depth;
+    state.activeTape = tape;
+  }
+}
+
 /** Runs `fn` with the active trace (if any) suspended: nothing computed in it gets a tangent. */
 export function untraced<T>(fn: () => T): T {
   const trace = active;
@@ -135,7 +158,7 @@ export function untraced<T>(fn: () => T): T {
   }
   trace.suspended++;
   try {
-    return fn();
+    return withTapePaused(fn);
   } finally {
     trace.suspended--;
   }
@@ -178,7 +201,7 @@ function propagate(
   if (trace.observer != null && outputs.some(isFloat)) {
     trace.inRule = true;  // what the observer computes is not traced
     try {
-      perturbation = trace.observer({kernelName, inputs, attrs, outputs}, trace);
+      perturbation = withTapePaused(() => trace.observer!({kernelName, inputs, attrs, outputs}, trace));
     } finally {
       trace.inRule = false;
     }
@@ -198,7 +221,7 @@ function propagate(
       result = anyTangent ? runRule(trace, kernelName, scope, inputs, tangents, attrs, outputs, trace) :
                             outputs.map(() => null);
       const first = result[0];
-      result[0] = first == null ? perturbation.clone() : tf.tidy(() => tf.add(first, perturbation!));
+      result[0] = withTapePaused(() => first == null ? perturbation!.clone() : tf.tidy(() => tf.add(first, perturbation!)));
       first?.dispose();
     }
     storeTangents(trace, inputs, outputs, result);
@@ -227,7 +250,7 @@ function runRule(
   }
   trace.inRule = true;
   try {
-    return tf.tidy(((): Tangent[] => {
+    return withTapePaused(() => tf.tidy(((): Tangent[] => {
       const r = rule(inputs, tangents, attrs, outputs, ctx);
       const list = Array.isArray(r) ? r : [r];
       if (list.length !== outputs.length) {
@@ -235,7 +258,7 @@ function runRule(
       }
       // Tangents never alias: a rule that passes an input's tangent through gets a copy.
       return list.map(t => t != null && inputTangents.has(t) ? t.clone() : t);
-    }) as unknown as () => tf.TensorContainer) as unknown as Tangent[];
+    }) as unknown as () => tf.TensorContainer) as unknown as Tangent[]);
   } finally {
     trace.inRule = false;
   }

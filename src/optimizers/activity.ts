@@ -16,7 +16,7 @@ import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {isTracing, JvpContext, KernelInvocationInfo, KernelObserver, seedTangent, tangentOf} from '../autodiff';
-import {untraced} from '../autodiff/tracer';
+import {untraced, withTapePaused} from '../autodiff/tracer';
 import {ValueError} from '../errors';
 import {ActivityLayout, annotationOf, isLocalLearner, LocalLearner, LocalStepListener, SiteDeclaration, SiteHandle, WeightLayout} from '../layers/local_step';
 import {noiseSeed, NoiseKind, sampleNoise} from './noise';
@@ -171,6 +171,8 @@ export class ModelAttachment {
   /** For each layer name, the indices of the model outputs whose losses it can reach. */
   readonly outputsOfLayer = new Map<string, number[]>();
   private readonly originalLossFunctions: LossFn[];
+  /** Layers whose `call` runs with the gradient tape paused (restored by `detach`). */
+  private readonly pausedCalls: Array<{layer: tfl.layers.Layer, call: tfl.layers.Layer['call']}> = [];
   /** Per-example losses of the running step, by output index. */
   records: Array<LossRecord|null> = [];
 
@@ -224,6 +226,20 @@ export class ModelAttachment {
         }
       });
     }
+    if (exactLayers.length > 0) {
+      // Exact layers get one backward pass over the step's forward pass. Only they, the losses and
+      // what follows need the tape: every other layer runs with it paused, so the backward pass
+      // keeps none of the backbone's activations alive (it stops at the exact layers' inputs).
+      for (const layer of layers) {
+        if (layer === this.model || exactLayers.includes(layer.name) || layer.getClassName() === 'InputLayer' ||
+            (layer as unknown as {layers?: unknown}).layers != null) {
+          continue;
+        }
+        const call = layer.call;
+        this.pausedCalls.push({layer, call});
+        layer.call = (inputs, kwargs) => withTapePaused(() => call.call(layer, inputs, kwargs));
+      }
+    }
     // Expose the per-example losses: wrap the compiled loss functions (strings stay in the config).
     this.originalLossFunctions = lossFunctions.slice();
     lossFunctions.forEach((fn, i) => {
@@ -246,6 +262,10 @@ export class ModelAttachment {
   detach(): void {
     const lossFunctions = (this.model as unknown as {lossFunctions: LossFn[]}).lossFunctions;
     this.originalLossFunctions.forEach((fn, i) => lossFunctions[i] = fn);
+    for (const {layer, call} of this.pausedCalls) {
+      layer.call = call;
+    }
+    this.pausedCalls.length = 0;
   }
 
   /** Number of model outputs (loss functions). */

@@ -128,7 +128,8 @@ describeBackends('fg.callbacks.forwardGradient', () => {
         }
         expect(l.fg_skipped).toBe(0);
       }
-      expect(attached).toEqual([perturb === 'activity', perturb === 'activity']);
+      // weight perturbation attaches too: a model may declare local credit (LG-FG-W)
+      expect(attached).toEqual([perturb !== 'none', perturb !== 'none']);
       expect(o.attachment).toBeNull();
       expect(lossFunctions(model)[0]).toBe(original);
       // logStats: false leaves the logs alone
