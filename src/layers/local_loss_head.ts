@@ -203,6 +203,83 @@ export class LocalLossHead extends LinearHead {
 }
 serialization.registerClass(LocalLossHead);
 
+/** Arguments of `ContrastiveHead`. */
+export declare interface ContrastiveHeadArgs extends Omit<HeadArgs, 'classes'> {
+  /** Projection units. Defaults to 128, as the paper. */
+  units?: number;
+  /** V: views per example in the rows of the input (view-major, see `ViewsToBatch`). Default 2. */
+  views?: number;
+  /** G: channel groups of the local losses. Default 1. */
+  groups?: number;
+}
+
+/**
+ * The contrastive local head of a block (paper §2.3): mean over the patches of the block output,
+ * then a linear projector [D, units] (no LayerNorm, as the paper's code), shared by every (patch,
+ * group) loss. Input rows are V views per example (view-major); output [N, V, units]. Train it with
+ * `fg.losses.contrastive()`.
+ */
+export class ContrastiveHead extends LinearHead {
+  /** @nocollapse */
+  static get className(): string {
+    return 'fg.ContrastiveHead';
+  }
+
+  readonly groups: number;
+  readonly views: number;
+
+  constructor(args: ContrastiveHeadArgs) {
+    super({...args, classes: args.units ?? (args as {classes?: number}).classes ?? 128});
+    const groups = args.groups ?? 1;
+    const views = args.views ?? 2;
+    if (!isPositiveInt(groups) || !isPositiveInt(views)) {
+      throw new ValueError(
+          `${layerLabel(this)}: groups and views must be positive integers. Received: ` +
+          `groups=${JSON.stringify(groups)}, views=${JSON.stringify(views)}.`);
+    }
+    this.groups = groups;
+    this.views = views;
+  }
+
+  protected override kernelInitializer(shape: number[]): Initializer {
+    return tfl.initializers.randomNormal({mean: 0, stddev: initScale(shape), seed: this.seed});
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape|tfl.Shape[]): tfl.Shape {
+    const shape = singleShape(this, inputShape);
+    this.checkShape(shape);
+    return [shape[0] == null ? null : shape[0] / this.views, this.views, this.classes];
+  }
+
+  override call(inputs: Tensor|Tensor[], _kwargs: Kwargs): Tensor {
+    return tf.tidy(() => {
+      const raw = singleInput(this, inputs);
+      const x = this.headInput(inputs);
+      const rows = x.shape[0];
+      if (rows % this.views !== 0) {
+        throw new ValueError(`${layerLabel(this)}: ${rows} rows are not ${this.views} views of the same examples.`);
+      }
+      const proj = this.logits(tf.mean(x, 1));  // [V·N, units]
+      const out = tf.transpose(tf.reshape(proj, [this.views, rows / this.views, this.classes]), [1, 0, 2]);
+      if (!inLocalStep()) {
+        return out;
+      }
+      const t = isTracing() ? tangentOf(x) : null;
+      const info: LocalHeadInfo = {
+        features: keepForStep(x), featuresTangent: t, kernel: keepForStep(this.kernel!.read()), groups: this.groups,
+      };
+      annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null}, t == null ? [] : [t]);
+      return out;
+    });
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    const {classes, ...rest} = super.getConfig();
+    return {...rest, units: classes, groups: this.groups, views: this.views};
+  }
+}
+serialization.registerClass(ContrastiveHead);
+
 /** The final classifier of a LocalMixer (see the file comment). Output: logits [N, classes]. */
 export class ClassifierHead extends LinearHead {
   /** @nocollapse */
@@ -229,6 +306,11 @@ serialization.registerClass(ClassifierHead);
  */
 export function localLossHead(args: LocalLossHeadArgs): LocalLossHead {
   return new LocalLossHead(args);
+}
+
+/** The contrastive local head of a LocalMixer block: mean over patches, linear projector (128-d). */
+export function contrastiveHead(args: ContrastiveHeadArgs = {}): ContrastiveHead {
+  return new ContrastiveHead(args);
 }
 
 /** The final classifier of a LocalMixer: mean over patches, LayerNorm, zero-initialized linear map. */

@@ -6,11 +6,12 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {ValueError} from '../errors';
-import {ClassifierHead, LocalLossHead} from '../layers/local_loss_head';
+import {ClassifierHead, ContrastiveHead, LocalLossHead} from '../layers/local_loss_head';
 import {LocalMixerBlock} from '../layers/local_mixer_block';
 import {Patchify} from '../layers/patchify';
 import {StopGrad} from '../layers/stop_grad';
 import {isPositiveInt} from '../layers/utils';
+import {FirstView, ViewsToBatch} from '../layers/views';
 
 /** The paper's configurations (Table 2). */
 export type LocalMixerPreset = 'S/1/1'|'M/1/16'|'M/8/16'|'L/8/64'|'L/32/64';
@@ -59,6 +60,14 @@ export interface LocalMixerArgs {
   seed?: number;
   /** Model name. Defaults to 'local_mixer'. */
   name?: string;
+  /**
+   * 'supervised' (default): local cross-entropy heads. 'contrastive': the input is two views per
+   * example [N, 2, H, W, C], the local heads are 128-d projectors for the contrastive (InfoNCE)
+   * loss, and the classifier is a linear readout of the first view's stop-gradient features.
+   */
+  objective?: 'supervised'|'contrastive';
+  /** Units of the contrastive projectors. Defaults to 128. */
+  projection?: number;
 }
 
 /** Resolves a preset and overrides into a full shape, with clear errors. */
@@ -121,8 +130,14 @@ export function localMixer(args: LocalMixerArgs = {}): tfl.LayersModel {
   const epsilon = args.epsilon ?? 1e-5;
   const seed = args.seed ?? 0;
   const {channels, groups} = shape;
-  const input = tfl.input({shape: shape.inputShape, name: 'image'});
-  let x = new Patchify({patchSize: shape.patchSize, name: 'patchify'}).apply(input) as tfl.SymbolicTensor;
+  const objective = args.objective ?? 'supervised';
+  if (objective !== 'supervised' && objective !== 'contrastive') {
+    throw new ValueError(`localMixer: objective must be 'supervised' or 'contrastive'. Received: ${objective}.`);
+  }
+  const contrastive = objective === 'contrastive';
+  const input = tfl.input({shape: contrastive ? [2, ...shape.inputShape] : shape.inputShape, name: contrastive ? 'views' : 'image'});
+  let x = contrastive ? new ViewsToBatch({views: 2, name: 'views_to_batch'}).apply(input) as tfl.SymbolicTensor : input;
+  x = new Patchify({patchSize: shape.patchSize, name: 'patchify'}).apply(x) as tfl.SymbolicTensor;
   const outputs: tfl.SymbolicTensor[] = [];
   for (let b = 0; b < shape.blocks; b++) {
     if (b > 0) {
@@ -131,11 +146,16 @@ export function localMixer(args: LocalMixerArgs = {}): tfl.LayersModel {
     x = new LocalMixerBlock({
       index: b, channels, hidden, groups, classes, epsilon, seed: seed + 10_000 * (b + 1), name: `block_${b}`,
     }).apply(x) as tfl.SymbolicTensor;
-    outputs.push(new LocalLossHead({
-      classes, groups, epsilon, seed: seed + 10_000 * (b + 1) + 5000, name: `head_${b}`,
-    }).apply(x) as tfl.SymbolicTensor);
+    const headSeed = seed + 10_000 * (b + 1) + 5000;
+    const head = contrastive ?
+        new ContrastiveHead({units: args.projection ?? 128, groups, views: 2, epsilon, seed: headSeed, name: `head_${b}`}) :
+        new LocalLossHead({classes, groups, epsilon, seed: headSeed, name: `head_${b}`});
+    outputs.push(head.apply(x) as tfl.SymbolicTensor);
   }
-  const features = new StopGrad({role: 'readout', name: 'readout_stop'}).apply(x) as tfl.SymbolicTensor;
+  let features = new StopGrad({role: 'readout', name: 'readout_stop'}).apply(x) as tfl.SymbolicTensor;
+  if (contrastive) {
+    features = new FirstView({views: 2, name: 'first_view'}).apply(features) as tfl.SymbolicTensor;
+  }
   outputs.push(new ClassifierHead({classes, epsilon, seed: seed + 7, name: 'classifier'}).apply(features) as tfl.SymbolicTensor);
   return tfl.model({inputs: input, outputs, name: args.name ?? 'local_mixer'});
 }

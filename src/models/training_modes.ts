@@ -9,9 +9,10 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {ValueError} from '../errors';
-import {ClassifierHead, LocalLossHead} from '../layers/local_loss_head';
+import {ClassifierHead, ContrastiveHead, LocalLossHead} from '../layers/local_loss_head';
 import {Feedback, LocalMixerBlock} from '../layers/local_mixer_block';
 import {StopGrad} from '../layers/stop_grad';
+import {contrastive} from '../losses/contrastive';
 import {localCrossEntropy} from '../losses/local_cross_entropy';
 import {ForwardGradientOptimizer, Perturbation} from '../optimizers/forward_gradient_optimizer';
 import {NoiseKind} from '../optimizers/noise';
@@ -72,7 +73,8 @@ function checkMode(mode: string): TrainingMode {
 function mixerLayers(model: tfl.LayersModel) {
   const layers = model.layers;
   const blocks = layers.filter((l): l is LocalMixerBlock => l instanceof LocalMixerBlock);
-  const heads = layers.filter((l): l is LocalLossHead => l instanceof LocalLossHead);
+  const heads = layers.filter((l): l is LocalLossHead|ContrastiveHead =>
+                                  l instanceof LocalLossHead || l instanceof ContrastiveHead);
   const classifiers = layers.filter((l): l is ClassifierHead => l instanceof ClassifierHead);
   const stops = layers.filter((l): l is StopGrad => l instanceof StopGrad);
   if (blocks.length === 0 || heads.length === 0 || classifiers.length !== 1) {
@@ -81,7 +83,7 @@ function mixerLayers(model: tfl.LayersModel) {
         `${blocks.length} LocalMixerBlock(s), ${heads.length} LocalLossHead(s) and ` +
         `${classifiers.length} ClassifierHead(s).`);
   }
-  return {blocks, heads, classifier: classifiers[0], stops};
+  return {blocks, heads, classifier: classifiers[0], stops, contrastive: heads[0] instanceof ContrastiveHead};
 }
 
 /**
@@ -91,22 +93,28 @@ function mixerLayers(model: tfl.LayersModel) {
  */
 export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): void {
   const spec = MODE_SPECS[checkMode(mode)];
-  const {blocks, heads, classifier, stops} = mixerLayers(model);
+  const {blocks, heads, classifier, stops, contrastive} = mixerLayers(model);
+  if (contrastive && spec.dfa) {
+    throw new ValueError(
+        `Mode DFA needs labels at every layer; a contrastive LocalMixer has none. Use another mode.`);
+  }
   for (const s of stops) {
     if (s.role === 'block') {
       s.active = spec.blockStop;
     } else if (s.role === 'readout') {
-      s.active = spec.readoutStop;
+      // a contrastive model's readout (labels) never trains the backbone
+      s.active = spec.readoutStop || contrastive;
     }
   }
   for (const b of blocks) {
     b.feedback = spec.feedback;
     b.dfa = spec.dfa;
   }
-  for (const h of heads) {
+  heads.forEach((h, i) => {
     h.feedback = spec.feedback;
-    h.detach = !spec.localLosses;
-  }
+    // global modes of a contrastive model: the last block's loss is the objective
+    h.detach = !spec.localLosses && !(contrastive && i === heads.length - 1);
+  });
   classifier.feedback = spec.feedback;
 }
 
@@ -128,6 +136,8 @@ export interface CompileLocalMixerArgs {
   noise?: NoiseKind;
   /** Seed of the perturbations. Defaults to random. */
   seed?: number|null;
+  /** τ of the contrastive loss (contrastive models). Defaults to 0.5. */
+  temperature?: number;
 }
 
 /**
@@ -148,7 +158,7 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
   const mode = checkMode(args.mode ?? 'LG-FG-A');
   const spec = MODE_SPECS[mode];
   setTrainingMode(model, mode);
-  const {heads, classifier} = mixerLayers(model);
+  const {heads, classifier, contrastive: contrastiveModel} = mixerLayers(model);
   const learningRate = args.learningRate ?? 0.01;
   const optimizer = new ForwardGradientOptimizer({
     perturb: spec.perturb,
@@ -160,14 +170,25 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     noise: args.noise,
     seed: args.seed,
   });
-  const loss = model.outputNames.map(() => localCrossEntropy());
+  const loss = model.outputNames.map(name => name === classifier.name || !contrastiveModel ?
+      localCrossEntropy() : contrastive({temperature: args.temperature}));
   model.compile({optimizer, loss, metrics: {[classifier.name]: ['accuracy']} as unknown as string[]});
   return optimizer;
 }
 
-/** The targets of a LocalMixer for `fit`: the same labels for every output (heads and classifier). */
+/**
+ * The targets of a LocalMixer for `fit`: `labels` for every supervised output (heads and
+ * classifier); for a contrastive model's projectors, zeros of their shape (the loss ignores them:
+ * dispose them when done, e.g. `tf.dispose(targets.filter(t => t !== labels))`).
+ */
 export function localMixerTargets(model: tfl.LayersModel, labels: Tensor): Tensor[] {
-  return model.outputNames.map(() => labels);
+  return model.outputs.map(o => o.shape.length === 3 ?
+      tf.zeros([labels.shape[0], ...(o.shape.slice(1) as number[])]) : labels);
+}
+
+/** Two views per example for a contrastive LocalMixer: [N, H, W, C] × 2 → [N, 2, H, W, C]. */
+export function pairViews(view1: Tensor, view2: Tensor): Tensor {
+  return tf.stack([view1, view2], 1);
 }
 
 /** The mode a LocalMixer is in, read from its switches (null if they match no mode). */

@@ -170,6 +170,13 @@ export class ModelAttachment {
   readonly localWeights = new Map<number, {layer: LocalLearner, layerName: string}>();
   /** For each layer name, the indices of the model outputs whose losses it can reach. */
   readonly outputsOfLayer = new Map<string, number[]>();
+  /**
+   * For each output, the layers that feed its output layer directly: a local loss's per-(patch,
+   * group) credit applies to them; layers further upstream get per-example (per-row) credit.
+   */
+  readonly directInputs: Array<Set<string>>;
+  /** V: rows per example (views of a contrastive model); they share their noise. */
+  readonly views: number;
   private readonly originalLossFunctions: LossFn[];
   /** Layers whose `call` runs with the gradient tape paused (restored by `detach`). */
   private readonly pausedCalls: Array<{layer: tfl.layers.Layer, call: tfl.layers.Layer['call']}> = [];
@@ -196,6 +203,9 @@ export class ModelAttachment {
       throw new ValueError('forwardGradient: the model must be compiled before training.');
     }
     const reach = layersReachingOutputs(this.model);
+    this.directInputs = this.model.outputLayers.map(
+        out => new Set(out.inboundNodes.flatMap(node => node.inboundLayers.map(l => l.name))));
+    this.views = Math.max(1, ...layers.map(l => (l as unknown as {viewsPerExample?: number}).viewsPerExample ?? 1));
     for (const layer of layers) {
       this.outputsOfLayer.set(layer.name, reach.map((set, k) => set.has(layer.name) ? k : -1).filter(k => k >= 0));
       if (isLocalLearner(layer)) {
@@ -310,6 +320,22 @@ export class ActivityStep implements LocalStepListener {
     attachment.records = new Array(attachment.numOutputs).fill(null);
   }
 
+  /**
+   * Noise of a site with activity shape `shape`: i.i.d. per example and position; the V rows of one
+   * example (the views of a contrastive model) get the same noise.
+   */
+  private siteNoise(batchShape: readonly number[], shape: number[]): Tensor {
+    const views = this.attachment.views;
+    const seed = this.siteSeed();
+    if (views === 1 || shape.length === 0 || shape[0] % views !== 0) {
+      return sampleNoise([...batchShape, ...shape], this.noise, seed);
+    }
+    return tf.tidy(() => {
+      const u = sampleNoise([...batchShape, shape[0] / views, ...shape.slice(1)], this.noise, seed);
+      return tf.concat(new Array(views).fill(u), batchShape.length);
+    });
+  }
+
   /** The next site's noise seed (kernel and declared sites share the counter). */
   private siteSeed(): number|null {
     const index = this.sites.length + this.declaredSites.length;
@@ -325,7 +351,7 @@ export class ActivityStep implements LocalStepListener {
       return {setActive: () => {}};
     }
     const batchShape = this.batchShape();
-    const noise = this.keep(sampleNoise([...batchShape, ...decl.z.shape], this.noise, this.siteSeed()));
+    const noise = this.keep(this.siteNoise(batchShape, decl.z.shape));
     seedTangent(decl.z, noise);
     const site: DeclaredSite = {
       decl, saved: decl.saved.map(t => this.keep(untraced(() => t.clone()))), noise, mask: null,
@@ -381,7 +407,7 @@ export class ActivityStep implements LocalStepListener {
       return null;
     }
     const y = k.outputs[0];
-    const noise = this.keep(sampleNoise([...ctx.batchShape, ...y.shape], this.noise, this.siteSeed()));
+    const noise = this.keep(this.siteNoise(ctx.batchShape, y.shape));
     this.sites.push({
       weight: w, spec, kernelName: k.kernelName,
       saved: spec.saved.map(name => this.keep(k.inputs[name].clone())),
@@ -509,12 +535,13 @@ export class ActivityStep implements LocalStepListener {
       const perExample = finite(tf.reshape(tf.div(t, r.perExample.size), [k, n]));
       let local: Tensor|null = null;
       if (r.localTangents != null) {
-        const [p, g] = r.localTangents.shape.slice(-2) as number[];
-        let l = tf.reshape(r.localTangents, [k, n, p, g]);
+        // rows: N, or V·N for V views per example (view-major)
+        const [rows, p, g] = r.localTangents.shape.slice(-3) as number[];
+        let l = tf.reshape(r.localTangents, [k, rows / n, n, p, g]);
         if (r.sampleWeights != null) {
-          l = tf.mul(l, tf.reshape(r.sampleWeights, [1, n, 1, 1]));
+          l = tf.mul(l, tf.reshape(r.sampleWeights, [1, 1, n, 1, 1]));
         }
-        local = finite(tf.div(l, r.perExample.size));
+        local = finite(tf.reshape(tf.div(l, r.perExample.size), [k, rows, p, g]));
       }
       return {perExample, local};
     });
@@ -558,8 +585,8 @@ export class ActivityStep implements LocalStepListener {
     }
     for (const site of this.declaredSites) {
       const outputs = this.attachment.outputsOfLayer.get(site.decl.layerName) ?? [];
-      const terms = outputs.map(i => derivatives[i]).filter((d): d is OutputDerivatives => d != null)
-                        .map(d => this.creditedEstimate(site, d, k));
+      const terms = outputs.filter(i => derivatives[i] != null).map(i => this.creditedEstimate(
+          site, derivatives[i]!, k, this.attachment.directInputs[i].has(site.decl.layerName)));
       if (terms.length === 0) {
         continue;
       }
@@ -578,13 +605,21 @@ export class ActivityStep implements LocalStepListener {
    * derivative of the (example, patch, group) losses it can reach (its layout), or by its
    * example's derivative for losses without local structure.
    */
-  private creditedEstimate(site: DeclaredSite, d: OutputDerivatives, k: number): Tensor {
+  private creditedEstimate(site: DeclaredSite, d: OutputDerivatives, k: number, direct: boolean): Tensor {
     const z = site.zShape;
     const n = z[0];
     const size = z.reduce((a, b) => a * b, 1);
-    if (d.local == null) {
+    if (d.local == null || !direct) {
+      // per example (per row): a loss without local structure, or a layer upstream of the layer
+      // the local loss reads (its units reach every patch and group of the loss)
+      const perRow = d.local == null ? d.perExample : tf.sum(d.local, [2, 3]);
+      if (perRow.shape[1] !== n) {
+        throw new ValueError(
+            `forwardGradient: the loss credits ${perRow.shape[1]} rows per batch but layer ` +
+            `'${site.decl.layerName}' has ${n} (views of an example need a loss with per-row tangents).`);
+      }
       const u = tf.reshape(site.noise, [k, n, size / n]);
-      return tf.reshape(tf.mean(tf.mul(tf.reshape(d.perExample, [k, n, 1]), u), 0), z);
+      return tf.reshape(tf.mean(tf.mul(tf.reshape(perRow, [k, n, 1]), u), 0), z);
     }
     const [p, g] = d.local.shape.slice(2) as number[];
     const layout: ActivityLayout = site.decl.layout;
@@ -623,7 +658,7 @@ export class ActivityStep implements LocalStepListener {
       if (d == null) {
         continue;
       }
-      if (d.local == null || layout === 'shared') {
+      if (d.local == null || layout === 'shared' || !this.attachment.directInputs[i].has(local.layerName)) {
         const total = tf.sum(d.local ?? d.perExample, d.local == null ? 1 : [1, 2, 3]);  // [K]
         terms.push(tf.reshape(total, [k, ...v.shape.map(() => 1)]));
         continue;

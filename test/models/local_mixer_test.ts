@@ -256,3 +256,106 @@ describeBackends('LocalMixer training modes', backend => {
     });
   }
 });
+
+describeBackends('contrastive LocalMixer', () => {
+  /** Two noisy views of random images. */
+  function views(n: number): {x: Tensor, y: Tensor} {
+    return tf.tidy(() => {
+      const base = tf.randomNormal([n, 4, 4, 1], 0, 1, 'float32', 21);
+      const v1 = tf.add(base, tf.randomNormal([n, 4, 4, 1], 0, 0.3, 'float32', 22));
+      const v2 = tf.add(base, tf.randomNormal([n, 4, 4, 1], 0, 0.3, 'float32', 23));
+      const y = tf.oneHot(tf.cast(tf.greater(tf.sum(tf.reshape(base, [n, 16]), -1), 0), 'int32'), 3);
+      return {x: fg.models.pairViews(v1, v2), y};
+    });
+  }
+  const build = (seed = 0) => fg.models.localMixer({
+    inputShape: [4, 4, 1], patchSize: 2, blocks: 2, channels: 8, groups: 2, classes: 3, seed,
+    objective: 'contrastive', projection: 6,
+  });
+
+  it('both views of an example get the same activity noise', () => {
+    const model = build(1);
+    fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 2});
+    const {x, y} = views(4);
+    const attachment = new ModelAttachment(model);
+    expect(attachment.views).toBe(2);
+    const step = new ActivityStep(attachment, 'gaussian', 2, 0);
+    step.setBatchShape([]);
+    tf.tidy(() => fg.withTangents(() => runLocalStep(step, () => {
+      const targets = fg.models.localMixerTargets(model, y);
+      lossFn(model, x, y)();
+      tf.dispose(targets.filter(t => t !== y));
+    })));
+    expect(step.declaredSites.length).toBe(5);
+    for (const s of step.declaredSites) {
+      const [a, b] = tf.split(s.noise, 2, 0);
+      expect(values(a)).toEqual(values(b));
+    }
+    step.dispose();
+    attachment.detach();
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('LG-FG-A: the mean of K estimates converges to the LG-BP gradient (shared noise, sg on non-anchors)', () => {
+    const model = build(3);
+    const {x, y} = views(4);
+    const targets = fg.models.localMixerTargets(model, y);
+    const f = () => {
+      const outs = model.apply(x, {training: true}) as Tensor[];
+      const fns = (model as unknown as {lossFunctions: LossFns}).lossFunctions;
+      return tf.addN(outs.map((o, i) => tf.mean(fns[i](targets[i], o)))) as tf.Scalar;
+    };
+    fg.models.compileLocalMixer(model, {mode: 'LG-BP', weightDecay: 0});
+    const vars = backbone(model);
+    const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+    const exact = (model.optimizer as fg.optimizers.ForwardGradientOptimizer).computeGradients(f, all);
+    const results: Array<{k: number, cos: number, rel: number}> = [];
+    for (const k of [16, 256, 4096]) {
+      const opt = fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', weightDecay: 0, samples: k, seed: 5});
+      opt.attach(model);
+      const {value, grads} = opt.computeGradients(f, all);
+      results.push({k, ...compare(grads, exact.grads, vars)});
+      opt.detach();
+      tf.dispose([value, grads as tf.TensorContainer]);
+    }
+    for (let i = 1; i < results.length; i++) {
+      const ratio = results[i - 1].rel / results[i].rel;
+      const expected = Math.sqrt(results[i].k / results[i - 1].k);
+      expect(ratio).withContext(JSON.stringify(results)).toBeGreaterThan(expected * 0.5);
+      expect(ratio).withContext(JSON.stringify(results)).toBeLessThan(expected * 2);
+    }
+    expect(results[2].cos).withContext(JSON.stringify(results)).toBeGreaterThan(0.95);
+    tf.dispose([exact.value, exact.grads as tf.TensorContainer, x, ...targets]);
+    model.dispose();
+  });
+
+  for (const mode of ['BP', 'LG-BP', 'FG-A', 'LG-FG-A', 'LG-FG-W'] as const) {
+    it(`${mode}: a short fit lowers the loss without leaking`, async () => {
+      const model = build(4);
+      const opt = fg.models.compileLocalMixer(model, {mode, learningRate: 0.01, seed: 1});
+      const {x, y} = views(32);
+      const ys = fg.models.localMixerTargets(model, y);
+      opt.attach(model);
+      await model.trainOnBatch(x, ys);
+      const before = tf.memory().numTensors;
+      await model.trainOnBatch(x, ys);
+      await model.trainOnBatch(x, ys);
+      expect(tf.memory().numTensors).toBe(before);
+      opt.detach();
+      const h = await model.fit(x, ys, {epochs: 6, batchSize: 16, shuffle: false, verbose: 0,
+                                        callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
+      const loss = h.history.loss as number[];
+      expect(loss[loss.length - 1]).withContext(loss.join(', ')).toBeLessThan(loss[0]);
+      tf.dispose([x, ...ys]);
+      model.dispose();
+      opt.dispose();
+    });
+  }
+
+  it('rejects DFA (no labels at the layers)', () => {
+    const model = build();
+    expect(() => fg.models.compileLocalMixer(model, {mode: 'DFA'})).toThrowError(/DFA needs labels/);
+    model.dispose();
+  });
+});
