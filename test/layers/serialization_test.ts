@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
+import * as fg from '../../src';
 import {layerNorm, patchify, stopGrad} from '../../src/layers';
 import {describeBackends, expectClose, randn, seedWeights} from '../util';
 
@@ -52,6 +53,35 @@ describeBackends('layers: serialization', () => {
     tf.dispose([x, y0, y1]);
     model.dispose();
     loaded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describeBackends('layers: serialization of the LocalMixer layers', () => {
+  it('a contrastive LocalMixer (views, blocks, projectors, readout) and a GroupLinear save and reload identically', async () => {
+    const before = tf.memory().numTensors;
+    const mixer = fg.models.localMixer({inputShape: [4, 4, 2], patchSize: 2, blocks: 2, channels: 8, groups: 2,
+                                        classes: 3, objective: 'contrastive', projection: 4, seed: 3});
+    fg.models.setTrainingMode(mixer, 'LG-FA');
+    const images = tfl.input({shape: [5, 6]});
+    const grouped = tfl.model({inputs: images, outputs: fg.layers.groupLinear({units: 4, groups: 2, seed: 1, name: 'gl'}).apply(images) as tfl.SymbolicTensor});
+    for (const model of [mixer, grouped]) {
+      let artifacts: tf.io.ModelArtifacts|null = null;
+      await model.save(tf.io.withSaveHandler(async a => {
+        artifacts = a;
+        return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+      }));
+      const loaded = await tfl.loadLayersModel(tf.io.fromMemory(artifacts!));
+      model.layers.forEach((l, i) => expect(loaded.layers[i].getConfig()).withContext(l.name).toEqual(l.getConfig()));
+      const x = randn([3, ...(model.inputs[0].shape.slice(1) as number[])]);
+      const a = [model.predict(x)].flat() as Tensor[], b = [loaded.predict(x)].flat() as Tensor[];
+      a.forEach((t, i) => expectClose(b[i], t, 0, 0, `${model.name} output ${i}`));
+      tf.dispose([x, a, b]);
+      loaded.dispose();
+    }
+    expect(fg.models.trainingModeOf(mixer, 'none')).toBe('LG-FA');
+    mixer.dispose();
+    grouped.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 });
