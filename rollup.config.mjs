@@ -35,4 +35,13 @@ export default [
        plugins: [terser()]},
     ],
   },
+  // The `tfjs-fg` command line (node only, CommonJS): bin/tfjs-fg.js requires dist/cli.js. The
+  // library code it uses is bundled in; tfjs, its npm dependencies and node's modules stay external.
+  {
+    input: 'src/cli/main.ts',
+    external: id => external(id) || ['commander', 'cli-progress', 'seedrandom', 'webgpu'].includes(id) ||
+        /^(node:|(fs|path|zlib|os|module|events|util)$)/.test(id),
+    plugins: [ts()],
+    output: {file: 'dist/cli.js', format: 'cjs', sourcemap: true, exports: 'named'},
+  },
 ];

@@ -32,8 +32,15 @@ export interface ModeSpec {
   blockStop: boolean;
   /** Stop-gradient before the final classifier (the classifier never trains the backbone). */
   readoutStop: boolean;
-  /** The local losses train the backbone ("L"). */
+  /** The local losses train the backbone ("L"), each block credited by its own losses. */
   localLosses: boolean;
+  /**
+   * Global forward-gradient modes: the last block's local loss is the objective of the whole
+   * backbone, credited per example (not per patch and group); the classifier trains on
+   * stop-gradient features. So FG-A ≡ LG-FG-A for a one-block, one-patch, one-group model, as in
+   * the paper's Table 3 (S/1/1).
+   */
+  lastHeadObjective: boolean;
   /** Backward weights of backprop modes. */
   feedback: Feedback;
   /** The paper code's DFA: a fixed random projection and local loss per layer, sg after each. */
@@ -42,12 +49,13 @@ export interface ModeSpec {
 
 const S = (perturb: Perturbation, blockStop: boolean, readoutStop: boolean, localLosses: boolean,
            feedback: Feedback = 'exact', dfa = false): ModeSpec =>
-    ({perturb, blockStop, readoutStop, localLosses, feedback, dfa});
+    ({perturb, blockStop, readoutStop, localLosses, feedback, dfa, lastHeadObjective: perturb !== 'none' && !localLosses});
 
 /**
- * The switches of each mode. Global modes (BP, FA, FG-W, FG-A) train the backbone from the final
- * classifier's loss only; L- modes add the local losses (errors of later blocks still reach earlier
- * ones); LG- modes stop gradients between blocks, so each block learns from its own losses only.
+ * The switches of each mode. Global modes train the backbone end to end from one loss: the final
+ * classifier's (BP, FA) or the last block's (FG-W, FG-A), credited per example; L- modes add the
+ * local losses (errors of later blocks still reach earlier ones); LG- modes stop gradients between
+ * blocks, so each block learns from its own losses only, credited per (patch, group).
  */
 export const MODE_SPECS: {readonly [mode in TrainingMode]: ModeSpec} = {
   'BP': S('none', false, false, false),
@@ -57,8 +65,8 @@ export const MODE_SPECS: {readonly [mode in TrainingMode]: ModeSpec} = {
   'L-FA': S('none', false, true, true, 'random'),
   'LG-FA': S('none', true, true, true, 'random'),
   'DFA': S('none', true, true, false, 'exact', true),
-  'FG-W': S('weight', false, false, false),
-  'FG-A': S('activity', false, false, false),
+  'FG-W': S('weight', false, true, false),
+  'FG-A': S('activity', false, true, false),
   'LG-FG-W': S('weight', true, true, true),
   'LG-FG-A': S('activity', true, true, true),
 };
@@ -112,8 +120,9 @@ export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): voi
   }
   heads.forEach((h, i) => {
     h.feedback = spec.feedback;
-    // global modes of a contrastive model: the last block's loss is the objective
-    h.detach = !spec.localLosses && !(contrastive && i === heads.length - 1);
+    // the last block's loss is the objective of global FG modes, and of every global mode of a
+    // contrastive model (it has no labelled classifier to learn from)
+    h.detach = !spec.localLosses && !((spec.lastHeadObjective || contrastive) && i === heads.length - 1);
   });
   classifier.feedback = spec.feedback;
 }
@@ -166,6 +175,7 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     weightDecay: args.weightDecay ?? 1e-4,
     gradientScale: {[classifier.name]: args.classifierScale ?? 0.1},
     exactLayers: spec.perturb === 'none' ? [] : [...heads.map(h => h.name), classifier.name],
+    localCredit: spec.localLosses,
     samples: args.samples,
     noise: args.noise,
     seed: args.seed,
@@ -198,8 +208,10 @@ export function trainingModeOf(model: tfl.LayersModel, perturb: Perturbation): T
   const readoutStop = stops.filter(s => s.role === 'readout').every(s => s.active);
   for (const mode of TRAINING_MODES) {
     const s = MODE_SPECS[mode];
+    const lastLive = !heads[heads.length - 1].detach;
+    const localLosses = heads.length > 1 ? !heads[0].detach : lastLive && !s.lastHeadObjective;
     if (s.perturb === perturb && (blocks.length === 1 || s.blockStop === blockStop) &&
-        s.readoutStop === readoutStop && s.localLosses === !heads[0].detach &&
+        s.readoutStop === readoutStop && s.localLosses === localLosses &&
         s.feedback === blocks[0].feedback && s.dfa === blocks[0].dfa) {
       return mode;
     }

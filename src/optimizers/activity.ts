@@ -316,7 +316,7 @@ export class ActivityStep implements LocalStepListener {
   constructor(
       private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
       private readonly seed: number|null, private readonly step: number,
-      readonly perturbActivities = true) {
+      readonly perturbActivities = true, readonly localCredit = true) {
     attachment.records = new Array(attachment.numOutputs).fill(null);
   }
 
@@ -586,7 +586,7 @@ export class ActivityStep implements LocalStepListener {
     for (const site of this.declaredSites) {
       const outputs = this.attachment.outputsOfLayer.get(site.decl.layerName) ?? [];
       const terms = outputs.filter(i => derivatives[i] != null).map(i => this.creditedEstimate(
-          site, derivatives[i]!, k, this.attachment.directInputs[i].has(site.decl.layerName)));
+          site, derivatives[i]!, k, this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
       if (terms.length === 0) {
         continue;
       }
@@ -658,7 +658,8 @@ export class ActivityStep implements LocalStepListener {
       if (d == null) {
         continue;
       }
-      if (d.local == null || layout === 'shared' || !this.attachment.directInputs[i].has(local.layerName)) {
+      if (d.local == null || layout === 'shared' || !this.localCredit ||
+          !this.attachment.directInputs[i].has(local.layerName)) {
         const total = tf.sum(d.local ?? d.perExample, d.local == null ? 1 : [1, 2, 3]);  // [K]
         terms.push(tf.reshape(total, [k, ...v.shape.map(() => 1)]));
         continue;

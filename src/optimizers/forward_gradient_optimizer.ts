@@ -59,6 +59,12 @@ export interface ForwardGradientOptimizerArgs {
    * last layer always uses backprop"). Needs the callback (or `attach`). Defaults to none.
    */
   exactLayers?: string[];
+  /**
+   * Use the per-(example, patch, group) derivatives that local losses record (the credit of
+   * LG-FG-A and LG-FG-W). False credits every unit by its example's derivative, as global FG-A
+   * and FG-W do. Defaults to true.
+   */
+  localCredit?: boolean;
 }
 
 /** Statistics of the last step, as tensors (read them asynchronously: no host sync in a step). */
@@ -160,6 +166,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   readonly weightDecay: number;
   readonly gradientScale: {[name: string]: number};
   readonly exactLayers: string[];
+  readonly localCredit: boolean;
   readonly stats: ForwardGradientStats;
   /** Set by `fg.callbacks.forwardGradient()` while the model trains. */
   attachment: ModelAttachment|null = null;
@@ -205,6 +212,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
           `forwardGradient: exactLayers must be an array of layer names. Received: ${JSON.stringify(exactLayers)}.`);
     }
     this.exactLayers = [...exactLayers];
+    this.localCredit = args.localCredit ?? true;
     // (in tidy: tf.variable(t) leaves t itself allocated)
     this.stats = tf.tidy(() => ({
       directionalDerivative: tf.variable(tf.scalar(0), false),
@@ -273,7 +281,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const k = this.samples;
     const attachment = this.attachment;
     const local = attachment == null ? null :
-        new ActivityStep(attachment, this.noise, this.seed, step, this.perturb === 'activity');
+        new ActivityStep(attachment, this.noise, this.seed, step, this.perturb === 'activity', this.localCredit);
     local?.setBatchShape(batchShape);
     const activity = this.perturb === 'activity' ? local : null;
     try {
@@ -488,6 +496,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       // Lists of {name, ...}: tfjs camel-cases string values on load, except under the key `name`.
       gradientScale: Object.entries(this.gradientScale).map(([name, scale]) => ({name, scale})),
       exactLayers: this.exactLayers.map(name => ({name})),
+      localCredit: this.localCredit,
       optimizer: {name: this.inner.getClassName(), config: this.inner.getConfig()},
     };
   }
@@ -499,6 +508,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       perturb: Perturbation, samples: number, noise: NoiseKind, seed: number|null, weightDecay: number,
       gradientScale: Array<{name: string, scale: number}>,
       exactLayers?: Array<{name: string}>,
+      localCredit?: boolean,
       optimizer: {name: string, config: tf.serialization.ConfigDict},
     };
     const innerCls = tf.serialization.SerializationMap.getMap().classNameMap[c.optimizer.name];
@@ -510,6 +520,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       perturb: c.perturb, samples: c.samples, noise: c.noise, seed: c.seed, weightDecay: c.weightDecay,
       gradientScale: Object.fromEntries((c.gradientScale ?? []).map(e => [e.name, e.scale])),
       exactLayers: (c.exactLayers ?? []).map(e => e.name),
+      localCredit: c.localCredit,
       optimizer: inner,
     } as unknown as tf.serialization.ConfigDict);
   }

@@ -1,0 +1,103 @@
+/// <reference types="node" />
+/**
+ * Backends of the `tfjs-fg` command line (node): cpu, wasm and webgpu. Each backend package is
+ * required only when asked for, so a missing optional one gives a clear message. webgpu runs in
+ * node through the npm package `webgpu` (Dawn), as `scripts/node-webgpu.js` does for the tests.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import {UsageError} from './progress';
+
+/** The backends the CLI can use. */
+export const CLI_BACKENDS = ['cpu', 'wasm', 'webgpu'] as const;
+/** One of `CLI_BACKENDS`. */
+export type CliBackend = typeof CLI_BACKENDS[number];
+
+/** Checks a --backend value (a UsageError naming the choices if unknown). */
+export function checkBackend(name: string): CliBackend {
+  if (!(CLI_BACKENDS as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown backend '${name}': use one of ${CLI_BACKENDS.join(', ')}.`);
+  }
+  return name as CliBackend;
+}
+
+const PACKAGES: {[b in CliBackend]: string} = {
+  cpu: '@tensorflow/tfjs-backend-cpu',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
+};
+
+function requireBackendPackage(name: CliBackend): void {
+  try {
+    // tslint:disable-next-line:no-require-imports
+    require(PACKAGES[name]);
+  } catch (e) {
+    if ((e as {code?: string}).code === 'MODULE_NOT_FOUND') {
+      throw new UsageError(`backend '${name}' needs the npm package ${PACKAGES[name]}@4.22.0 ` +
+                           `(npm install ${PACKAGES[name]}@4.22.0).`);
+    }
+    throw e;
+  }
+}
+
+// A real dynamic import() (the npm package `webgpu` is an ES module), kept as is by tsc and rollup.
+const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<unknown>;
+
+/** Defines navigator.gpu from the npm package `webgpu`, then loads tfjs-backend-webgpu. */
+async function setUpNodeWebGPU(): Promise<string> {
+  if (tf.findBackendFactory('webgpu') != null) {
+    return 'webgpu (already registered)';
+  }
+  let webgpu: {create: (flags: string[]) => GpuLike, globals: object};
+  try {
+    webgpu = await importEsm('webgpu') as typeof webgpu;
+  } catch (e) {
+    throw new UsageError(`backend 'webgpu' in node needs the npm package webgpu (npm install webgpu@0.6.2): ` +
+                         `${(e as Error).message}`);
+  }
+  Object.assign(globalThis, webgpu.globals);
+  const flags = process.env.DAWN_BACKEND ? [`backend=${process.env.DAWN_BACKEND}`] : [];
+  const gpu = webgpu.create(flags);
+  if (process.env.DAWN_BACKEND === 'opengles' || process.env.DAWN_BACKEND === 'opengl') {
+    const request = gpu.requestAdapter.bind(gpu);
+    gpu.requestAdapter = (o = {}) => request({...o, featureLevel: 'compatibility'});
+  }
+  Object.defineProperty(globalThis, 'navigator', {value: {gpu, userAgent: 'node'}, configurable: true, writable: true});
+  const adapter = await gpu.requestAdapter();
+  if (adapter == null) {
+    throw new UsageError('backend webgpu: no GPU adapter found (is a Vulkan loader installed? On a machine ' +
+                         'without a GPU try DAWN_BACKEND=opengles EGL_PLATFORM=surfaceless).');
+  }
+  requireBackendPackage('webgpu');
+  const info = adapter.info;
+  return info ? `${info.vendor} ${info.architecture} ${info.description}`.trim() : 'adapter';
+}
+
+interface GpuLike {
+  requestAdapter: (o?: object) => Promise<{info?: {vendor: string, architecture: string, description: string}}|null>;
+}
+
+/**
+ * Registers and selects a backend; returns a one-line description (e.g. the GPU adapter). Throws a
+ * UsageError when its package is missing or it cannot start.
+ */
+export async function setUpBackend(name: string): Promise<string> {
+  const backend = checkBackend(name);
+  let detail = '';
+  if (backend === 'webgpu') {
+    detail = await setUpNodeWebGPU();
+  } else if (tf.findBackendFactory(backend) == null) {
+    requireBackendPackage(backend);
+  }
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(backend);
+  } catch (e) {
+    throw new UsageError(`backend '${backend}' failed to start: ${(e as Error).message}`);
+  }
+  if (!ok) {
+    throw new UsageError(`backend '${backend}' failed to start (tf.setBackend returned false).`);
+  }
+  await tf.ready();
+  return detail ? `${backend} (${detail})` : backend;
+}

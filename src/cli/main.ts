@@ -1,0 +1,251 @@
+/// <reference types="node" />
+/**
+ * The `tfjs-fg` command line (node only): `train`, `eval` and `reproduce` on MNIST, Fashion-MNIST and
+ * CIFAR-10 with the paper's LocalMixer and its eleven training modes. `run(argv)` runs a command
+ * in-process and resolves to its exit code: 0 success, 1 failure (e.g. missing data files), 2 bad
+ * command-line input. `bin/tfjs-fg.js` calls `main()`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {Command, CommanderError, InvalidArgumentError, Option} from 'commander';
+
+import {TracingError, UnsupportedKernelError, ValueError} from '../errors';
+import {TRAINING_MODES} from '../models/training_modes';
+import {version} from '../version';
+import {CLI_BACKENDS} from './backend';
+import {evalRun} from './eval';
+import {Io, processIo, UsageError} from './progress';
+import {parseModels, parseModes, reproduce} from './reproduce';
+import {CLI_DATASETS, CLI_PRESETS, defaultOut, defaultPreset, SCHEDULES, timestamp, train, TrainConfig} from './train';
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError('expected a positive integer.');
+  }
+  return n;
+}
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError('expected an integer ≥ 0.');
+  }
+  return n;
+}
+
+function integer(v: string): number {
+  const n = Number(v);
+  if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError('expected an integer.');
+  }
+  return n;
+}
+
+function nonNegativeNumber(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError('expected a finite number ≥ 0.');
+  }
+  return n;
+}
+
+function positiveNumber(v: string): number {
+  const n = nonNegativeNumber(v);
+  if (n === 0) {
+    throw new InvalidArgumentError('expected a number > 0.');
+  }
+  return n;
+}
+
+/** The options `train` and `reproduce` share (training settings). */
+function addTrainingOptions(cmd: Command): Command {
+  return cmd
+      .addOption(new Option('--data <name>', 'data set').choices(CLI_DATASETS).default('mnist'))
+      .option('--data-dir <dir>', 'folder of the data files (default: the loader\'s; see README)')
+      .option('--epochs <n>', 'epochs', positiveInt, 1)
+      .option('--batch <n>', 'batch size', positiveInt, 128)
+      .option('--lr <x>', 'peak learning rate', positiveNumber, 0.01)
+      .addOption(new Option('--schedule <name>', 'learning-rate schedule over epochs·steps (optax semantics)')
+                     .choices(SCHEDULES).default('linear'))
+      .option('--warmup-epochs <n>', 'linear warmup from 0, in epochs (may be fractional)', nonNegativeNumber, 0)
+      .option('--momentum <x>', 'SGD momentum (0: plain SGD)', nonNegativeNumber, 0.9)
+      .option('--weight-decay <x>', 'weight decay added to weight-matrix gradients', nonNegativeNumber, 1e-4)
+      .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .option('--seed <n>', 'seed of the initial weights, the perturbations and the shuffling', integer, 0)
+      .option('--limit-train <n>', 'use only the first N training examples', nonNegativeInt)
+      .option('--limit-test <n>', 'use only the first N test examples', nonNegativeInt)
+      .option('--train-eval-size <n>',
+              'train error on the first N training examples (default: as many as the test set has)', positiveInt)
+      .option('--verbose', 'print stack traces of errors');
+}
+
+/** The training settings from parsed options. */
+function trainConfig(o: Record<string, unknown>, model: string, mode: string): TrainConfig {
+  return {
+    data: o.data as TrainConfig['data'],
+    dataDir: (o.dataDir as string|undefined) ?? null,
+    model: model as TrainConfig['model'],
+    mode: mode as TrainConfig['mode'],
+    epochs: o.epochs as number,
+    batch: o.batch as number,
+    lr: o.lr as number,
+    schedule: o.schedule as TrainConfig['schedule'],
+    warmupEpochs: o.warmupEpochs as number,
+    momentum: o.momentum as number,
+    weightDecay: o.weightDecay as number,
+    backend: o.backend as TrainConfig['backend'],
+    seed: o.seed as number,
+    limitTrain: (o.limitTrain as number|undefined) ?? null,
+    limitTest: (o.limitTest as number|undefined) ?? null,
+    trainEvalSize: (o.trainEvalSize as number|undefined) ?? null,
+  };
+}
+
+/** Reports an error as one line on stderr and returns the exit code (stack only when verbose). */
+function report(e: unknown, verbose: boolean, io: Io): number {
+  if (e instanceof UsageError) {
+    io.err(`tfjs-fg: ${e.message}`);
+    return 2;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  const userError = err instanceof ValueError || err instanceof TracingError || err instanceof UnsupportedKernelError;
+  io.err(`tfjs-fg: ${err.message}` + (verbose || userError ? '' : ' (--verbose prints the stack trace)'));
+  if (verbose && err.stack) {
+    io.err(err.stack);
+  }
+  return 1;
+}
+
+/** The command-line program; actions store their exit code in `result.code`. */
+function program(io: Io, result: {code: number}): Command {
+  const prog = new Command('tfjs-fg');
+  prog.description('Train LocalMixers with forward gradients (Ren et al., ICLR 2023) in TensorFlow.js.')
+      .version(version)
+      .exitOverride()
+      .configureOutput({
+        writeOut: s => io.out(s.replace(/\n$/, '')),
+        writeErr: s => io.err(s.replace(/\n$/, '')),
+        outputError: (s, write) => write(`tfjs-fg: ${s.replace(/^error: /, '')}`),
+      })
+      .showSuggestionAfterError(true);
+
+  const trainCmd = addTrainingOptions(prog.command('train').description('train a LocalMixer and save the run'));
+  trainCmd
+      .addOption(new Option('--model <preset>', 'LocalMixer preset (default: M/1/16 for mnist and fashion-mnist, ' +
+                                                    'M/8/16 for cifar10)').choices(CLI_PRESETS))
+      .addOption(new Option('--mode <mode>', 'training mode').choices(TRAINING_MODES).default('LG-FG-A'))
+      .option('--out <dir>', 'run folder (default: runs/<data>-<model>-<mode>-<timestamp>)')
+      .option('--resume', 'continue the run in --out from its checkpoint')
+      .option('--stop-after-epoch <k>', 'stop after k epochs are done, as if interrupted (resume with --resume)', nonNegativeInt)
+      .option('--quiet', 'no progress bar and no per-epoch lines')
+      .action(async (o: Record<string, unknown>) => {
+        try {
+          if (o.resume && o.out == null) {
+            throw new UsageError('--resume needs --out <run folder>.');
+          }
+          const config = trainConfig(o, (o.model as string|undefined) ?? defaultPreset(o.data as TrainConfig['data']),
+                                     o.mode as string);
+          const explicit = new Set(Object.keys(o).filter(k => trainCmd.getOptionValueSource(k) === 'cli'));
+          const summary = await train({
+            ...config,
+            out: (o.out as string|undefined) ?? defaultOut(config.data, config.model, config.mode),
+            resume: o.resume === true,
+            quiet: o.quiet === true,
+            stopAfterEpoch: (o.stopAfterEpoch as number|undefined) ?? null,
+            explicit,
+          }, io);
+          result.code = summary.finished || o.stopAfterEpoch != null ? 0 : 1;
+        } catch (e) {
+          result.code = report(e, o.verbose === true, io);
+        }
+      });
+
+  prog.command('eval')
+      .description('test error and loss of a saved run')
+      .requiredOption('--model-dir <dir>', 'run folder (or its checkpoint folder)')
+      .addOption(new Option('--data <name>', 'data set (default: the run\'s)').choices(CLI_DATASETS))
+      .option('--data-dir <dir>', 'folder of the data files (default: the run\'s)')
+      .option('--limit-test <n>', 'use only the first N test examples (default: the run\'s)', nonNegativeInt)
+      .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .option('--json', 'print the result as JSON')
+      .option('--verbose', 'print stack traces of errors')
+      .action(async (o: Record<string, unknown>) => {
+        try {
+          await evalRun({
+            modelDir: o.modelDir as string,
+            data: (o.data as TrainConfig['data']|undefined) ?? null,
+            dataDir: (o.dataDir as string|undefined) ?? null,
+            limitTest: (o.limitTest as number|undefined) ?? null,
+            backend: o.backend as string,
+            json: o.json === true,
+          }, io);
+          result.code = 0;
+        } catch (e) {
+          result.code = report(e, o.verbose === true, io);
+        }
+      });
+
+  addTrainingOptions(prog.command('reproduce').description('run every (model, mode) and write a Markdown table beside the paper\'s Table 3'))
+      .option('--models <list>', 'comma-separated presets', 'S/1/1,M/1/16')
+      .option('--modes <list>', '\'all\' or comma-separated training modes', 'all')
+      .option('--out <file>', 'Markdown file', 'docs/results.md')
+      .option('--runs-dir <dir>', 'folder of the runs (default: runs/reproduce-<timestamp>)')
+      .option('--resume', 'in --runs-dir, reuse finished runs of the same epochs and resume interrupted ones')
+      .option('--quiet', 'no per-run lines')
+      .action(async (o: Record<string, unknown>) => {
+        try {
+          const models = parseModels(o.models as string);
+          const modes = parseModes(o.modes as string);
+          const {model: _m, mode: _d, ...shared} = trainConfig(o, models[0], modes[0]);
+          if (o.resume === true && o.runsDir == null) {
+            throw new UsageError('reproduce --resume needs --runs-dir <folder of the interrupted grid>.');
+          }
+          const outcomes = await reproduce({
+            ...shared, models, modes, out: o.out as string, resumeGrid: o.resume === true,
+            runsDir: (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`,
+            quiet: o.quiet === true, verbose: o.verbose === true,
+          }, io);
+          result.code = outcomes.every(x => x.error == null) ? 0 : 1;
+        } catch (e) {
+          result.code = report(e, o.verbose === true, io);
+        }
+      });
+  return prog;
+}
+
+/**
+ * Runs the CLI on `argv` (the arguments after the program name) in-process and resolves to the exit
+ * code: 0 success, 1 failure, 2 bad command-line input. Text goes to `io` (default: stdout/stderr).
+ */
+export async function run(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  const result = {code: 0};
+  const prog = program(io, result);
+  if (argv.length === 0) {
+    prog.outputHelp({error: true});
+    return 2;
+  }
+  try {
+    await prog.parseAsync([...argv], {from: 'user'});
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? 0 : 2;  // help / version: 0; unknown option or command, bad value: 2
+    }
+    return report(e, argv.includes('--verbose'), io);
+  }
+  return result.code;
+}
+
+/** The process entry: quiets tfjs's console notes, runs `argv`, sets the exit code. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  tf.enableProdMode();
+  const code = await run(argv);
+  process.exitCode = code;
+  return code;
+}
+
+if (require.main === module) {
+  main().then(code => process.exit(code), e => {
+    process.stderr.write(`tfjs-fg: ${(e as Error)?.stack ?? e}\n`);
+    process.exit(1);
+  });
+}

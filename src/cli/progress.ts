@@ -1,0 +1,122 @@
+/// <reference types="node" />
+/**
+ * Terminal side of the `tfjs-fg` command line: where its text goes (`Io`, replaceable in tests),
+ * the error type of bad command-line input (`UsageError`, exit code 2), and the per-epoch progress
+ * bar (cli-progress) fed from `model.fit`'s batch logs.
+ */
+import * as cliProgress from 'cli-progress';
+
+/** Where the CLI writes: lines for stdout and stderr, and the stream the progress bar draws on. */
+export interface Io {
+  /** Writes one line (a newline is added) to the standard output. */
+  out(line: string): void;
+  /** Writes one line (a newline is added) to the standard error. */
+  err(line: string): void;
+  /** Stream of the progress bar; null: no bar. */
+  barStream: NodeJS.WritableStream|null;
+}
+
+/** The process's stdout / stderr; the bar is drawn on stderr when it is a terminal. */
+export function processIo(): Io {
+  return {
+    out: line => process.stdout.write(`${line}\n`),
+    err: line => process.stderr.write(`${line}\n`),
+    barStream: process.stderr.isTTY ? process.stderr : null,
+  };
+}
+
+/** An `Io` that only collects the lines (tests, `--quiet`-like use in-process). */
+export function bufferIo(): Io&{stdout: string[], stderr: string[]} {
+  const stdout: string[] = [], stderr: string[] = [];
+  return {stdout, stderr, out: l => stdout.push(l), err: l => stderr.push(l), barStream: null};
+}
+
+/**
+ * Bad command-line input (unknown mode, preset, data set or backend, bad numbers, a run folder that
+ * is missing or already used): printed as one line, exit code 2, never with a stack trace.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+    Object.setPrototypeOf(this, UsageError.prototype);
+  }
+}
+
+/** Formats seconds as `1h02m`, `3m07s` or `12.3s`. */
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s) || s < 0) {
+    return '?';
+  }
+  if (s < 60) {
+    return `${s.toFixed(1)}s`;
+  }
+  const m = Math.floor(s / 60);
+  if (m < 60) {
+    return `${m}m${String(Math.floor(s - 60 * m)).padStart(2, '0')}s`;
+  }
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** Running means of the training batch logs of one epoch. */
+export class RunningMetrics {
+  private n = 0;
+  private sums: {[key: string]: number} = {};
+  private weights: {[key: string]: number} = {};
+
+  /** Adds a batch's logs (`size` = examples in the batch, the weight of its means). */
+  add(logs: {[key: string]: unknown}, size: number): void {
+    this.n += size;
+    for (const [k, v] of Object.entries(logs)) {
+      if (typeof v === 'number' && Number.isFinite(v) && k !== 'batch' && k !== 'size') {
+        this.sums[k] = (this.sums[k] ?? 0) + v * size;
+        this.weights[k] = (this.weights[k] ?? 0) + size;
+      }
+    }
+  }
+
+  /** The mean of `key` over the batches so far (NaN if none had it). */
+  mean(key: string): number {
+    return this.weights[key] ? this.sums[key] / this.weights[key] : NaN;
+  }
+
+  /** Examples seen. */
+  get count(): number {
+    return this.n;
+  }
+}
+
+/** A progress bar of one epoch: step/total, ETA, running loss and accuracy. Silent without a stream. */
+export class EpochProgress {
+  private readonly bar: cliProgress.SingleBar|null;
+
+  constructor(stream: NodeJS.WritableStream|null, readonly label: string, total: number) {
+    if (stream == null) {
+      this.bar = null;
+      return;
+    }
+    this.bar = new cliProgress.SingleBar({
+      stream,
+      format: `${label} [{bar}] {value}/{total} | ETA {eta_formatted} | loss {loss} | acc {acc}`,
+      barsize: 30,
+      hideCursor: null,
+      etaBuffer: 20,
+      fps: 5,
+      clearOnComplete: false,
+    }, cliProgress.Presets.shades_classic);
+    this.bar.start(total, 0, {loss: '-', acc: '-'});
+  }
+
+  /** Moves to `step` (batches done) with the running classifier loss and accuracy. */
+  update(step: number, loss: number, acc: number): void {
+    this.bar?.update(step, {
+      loss: Number.isFinite(loss) ? loss.toFixed(4) : '-',
+      acc: Number.isFinite(acc) ? `${(100 * acc).toFixed(2)}%` : '-',
+    });
+  }
+
+  /** Stops (the last state stays on screen). */
+  stop(): void {
+    this.bar?.stop();
+  }
+}

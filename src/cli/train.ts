@@ -1,0 +1,467 @@
+/// <reference types="node" />
+/**
+ * `tfjs-fg train`: trains a LocalMixer (paper Table 2 presets) on MNIST, Fashion-MNIST or CIFAR-10
+ * in one of the paper's eleven training modes, one `model.fit` epoch at a time (the order of the
+ * examples drawn here from a seeded RNG whose state is checkpointed, so `--resume` continues
+ * exactly), evaluating test and train error after every epoch, logging to `log.jsonl`, saving a
+ * checkpoint, and at the end writing `curves.svg` and `summary.json`.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import * as tf from '@tensorflow/tfjs-core';
+import {Tensor, Tensor2D, Tensor4D} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as seedrandom from 'seedrandom';
+
+import {LearningRateScheduler} from '../callbacks/learning_rate_scheduler';
+import {forwardGradient} from '../callbacks/forward_gradient_callback';
+import {loadDataset} from '../data/files';
+import {toTensors} from '../data/normalize';
+import {permutation} from '../data/random';
+import {DatasetName, gatherSplit, ImageSplit, sliceSplit} from '../data/split';
+import {softmaxCrossEntropy} from '../losses/local_cross_entropy';
+import {LocalMixerPreset, localMixer} from '../models/local_mixer';
+import {compileLocalMixer, localMixerTargets, TRAINING_MODES, TrainingMode} from '../models/training_modes';
+import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
+import {constant, linearDecay, Schedule, warmupCosineDecay} from '../optimizers/schedules';
+import {checkBackend, CliBackend, setUpBackend} from './backend';
+import {hasCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint} from './checkpoint';
+import {PAPER_EPOCHS, paperResult} from './paper_results';
+import {curvesSvg, Reference} from './plot';
+import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
+
+/** The data sets of the CLI. */
+export const CLI_DATASETS: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10'];
+/** The LocalMixer presets the CLI trains (L/32/64 needs ImageNet, which the CLI does not load). */
+export const CLI_PRESETS: readonly LocalMixerPreset[] = ['S/1/1', 'M/1/16', 'M/8/16', 'L/8/64'];
+/** Learning-rate schedules (optax semantics over epochs · steps per epoch). */
+export const SCHEDULES = ['linear', 'cosine', 'constant'] as const;
+export type ScheduleName = typeof SCHEDULES[number];
+
+/** Everything that determines a training run (saved in its checkpoint). */
+export interface TrainConfig {
+  data: DatasetName;
+  /** Folder of the data files; null: the loader's default. */
+  dataDir: string|null;
+  model: LocalMixerPreset;
+  mode: TrainingMode;
+  epochs: number;
+  batch: number;
+  lr: number;
+  schedule: ScheduleName;
+  warmupEpochs: number;
+  momentum: number;
+  weightDecay: number;
+  backend: CliBackend;
+  seed: number;
+  /** Keep the first N training / test examples (null: all). */
+  limitTrain: number|null;
+  limitTest: number|null;
+  /** Train error is measured on the first N training examples; null: as many as the test set has. */
+  trainEvalSize: number|null;
+}
+
+/** Options of one `train` invocation. */
+export interface TrainOptions extends TrainConfig {
+  /** Run folder (log, checkpoint, curves, summary). */
+  out: string;
+  /** Continue from the checkpoint in `out`. */
+  resume: boolean;
+  /** No progress bar and no per-epoch lines. */
+  quiet: boolean;
+  /** Stop after this many epochs are done (as if interrupted); resume later with `resume`. */
+  stopAfterEpoch: number|null;
+  /** Options given explicitly on the command line (on resume only these override the checkpoint). */
+  explicit?: ReadonlySet<string>;
+}
+
+/** One line of `log.jsonl`. */
+export interface EpochRecord {
+  /** Epochs done (1-based). */
+  epoch: number;
+  /** Optimizer steps done. */
+  step: number;
+  /** Mean classifier cross-entropy over the epoch's training batches. */
+  loss: number;
+  /** Mean total loss (local losses + classifier) over the epoch's training batches, as fit reports it. */
+  totalLoss: number;
+  /** Classifier accuracy over the epoch's training batches (%). */
+  runningTrainAccuracy: number;
+  /** Error (%) of the classifier on the train-error subset, after the epoch. */
+  trainError: number;
+  /** Classifier cross-entropy on the train-error subset. */
+  trainLoss: number;
+  /** Error (%) of the classifier on the test set, after the epoch. */
+  testError: number;
+  /** Classifier cross-entropy on the test set. */
+  testLoss: number;
+  /** Wall time of the epoch (fit + evaluation), seconds. */
+  seconds: number;
+  /** Of which in `model.fit` (including the host-side shuffle and tensor conversion), seconds. */
+  fitSeconds: number;
+  /** Learning rate of the epoch's last step. */
+  lr: number;
+  /** Steps skipped so far for a non-finite gradient estimate. */
+  skippedSteps: number;
+}
+
+/** The state of a run kept in its checkpoint. */
+export interface RunState {
+  version: 1;
+  config: TrainConfig;
+  /** Epochs done. */
+  epoch: number;
+  /** Optimizer steps done. */
+  step: number;
+  /** State of the shuffling RNG (seedrandom Alea) before the next epoch's permutation. */
+  shuffleRng: object;
+  history: EpochRecord[];
+  /** Wall time spent in training epochs so far (all sessions), seconds. */
+  seconds: number;
+}
+
+/** `summary.json` of a finished (or stopped) run. */
+export interface TrainSummary {
+  config: TrainConfig;
+  out: string;
+  finished: boolean;
+  epochs: number;
+  steps: number;
+  stepsPerEpoch: number;
+  trainExamples: number;
+  testExamples: number;
+  trainEvalExamples: number;
+  parameters: number;
+  testError: number;
+  trainError: number;
+  testLoss: number;
+  bestTestError: number;
+  bestEpoch: number;
+  /** Wall time of the training epochs (all sessions), seconds. */
+  seconds: number;
+  backend: string;
+  paper: {test: number, train: number, epochs: number}|null;
+  date: string;
+}
+
+/** `log.jsonl` etc. file names in a run folder. */
+export const RUN_FILES = {log: 'log.jsonl', curves: 'curves.svg', summary: 'summary.json'};
+
+/** Default model of a data set: M/1/16 for the 28×28 ones, M/8/16 for CIFAR-10 (paper Table 3). */
+export function defaultPreset(data: DatasetName): LocalMixerPreset {
+  return data === 'cifar10' ? 'M/8/16' : 'M/1/16';
+}
+
+/** Checks a --data value. */
+export function checkDataset(name: string): DatasetName {
+  if (!(CLI_DATASETS as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown data set '${name}': use one of ${CLI_DATASETS.join(', ')}.`);
+  }
+  return name as DatasetName;
+}
+
+/** Checks a --model value. */
+export function checkPreset(name: string): LocalMixerPreset {
+  if (!(CLI_PRESETS as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown model preset '${name}': use one of ${CLI_PRESETS.join(', ')}.`);
+  }
+  return name as LocalMixerPreset;
+}
+
+/** Checks a --mode value. */
+export function checkMode(name: string): TrainingMode {
+  if (!(TRAINING_MODES as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown training mode '${name}': use one of ${TRAINING_MODES.join(', ')}.`);
+  }
+  return name as TrainingMode;
+}
+
+/** Checks a --schedule value. */
+export function checkSchedule(name: string): ScheduleName {
+  if (!(SCHEDULES as readonly string[]).includes(name)) {
+    throw new UsageError(`unknown schedule '${name}': use one of ${SCHEDULES.join(', ')}.`);
+  }
+  return name as ScheduleName;
+}
+
+/** A file-name-safe timestamp, e.g. 20250101-120000. */
+export function timestamp(d = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** The default run folder: runs/<data>-<model>-<mode>-<timestamp> ('/' of presets as '_'). */
+export function defaultOut(data: string, model: string, mode: string, when = new Date()): string {
+  return path.join('runs', `${data}-${model.replace(/\//g, '_')}-${mode}-${timestamp(when)}`);
+}
+
+/** The learning-rate schedule of a run over `stepsPerEpoch`-step epochs (optax semantics). */
+export function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule {
+  const total = config.epochs * stepsPerEpoch;
+  const warmup = Math.round(config.warmupEpochs * stepsPerEpoch);
+  const lr = config.lr;
+  if (warmup >= total && (config.schedule !== 'constant' || warmup > total)) {
+    throw new UsageError(`--warmup-epochs (${config.warmupEpochs}) must be less than --epochs (${config.epochs}).`);
+  }
+  // optax linear_schedule(0 → lr, warmup steps) before the main schedule.
+  const ramp = (t: number) => lr * t / warmup;
+  switch (config.schedule) {
+    case 'cosine':
+      return warmupCosineDecay({peakValue: lr, warmupSteps: warmup, totalSteps: total});
+    case 'linear': {
+      const decay = linearDecay({initialValue: lr, totalSteps: total - warmup});
+      return warmup === 0 ? decay : (t: number) => t < warmup ? ramp(t) : decay(t - warmup);
+    }
+    default: {
+      const c = constant(lr);
+      return warmup === 0 ? c : (t: number) => t < warmup ? ramp(t) : c(t);
+    }
+  }
+}
+
+/** Classifier error (%) and mean cross-entropy of `model` (last output) on `xs`, `ys` (one-hot). */
+export async function evaluate(model: tfl.LayersModel, xs: Tensor4D, ys: Tensor2D, batchSize = 500):
+    Promise<{error: number, loss: number, count: number}> {
+  const n = xs.shape[0];
+  let wrong = 0, lossSum = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    const [w, l] = tf.tidy(() => {
+      const x = tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]);
+      const y = tf.slice(ys, [start, 0], [size, -1]);
+      const out = model.predict(x) as Tensor|Tensor[];
+      const logits = Array.isArray(out) ? out[out.length - 1] : out;
+      const miss = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, -1), tf.argMax(y, -1)), 'float32'));
+      return [miss, tf.sum(softmaxCrossEntropy(y, logits))];
+    });
+    const [wv, lv] = await Promise.all([w.data(), l.data()]);
+    tf.dispose([w, l]);
+    wrong += wv[0];
+    lossSum += lv[0];
+  }
+  return {error: n > 0 ? 100 * wrong / n : NaN, loss: n > 0 ? lossSum / n : NaN, count: n};
+}
+
+/** Builds the run's LocalMixer for images of `split`'s shape (1-patch presets use the whole image). */
+export function buildModel(config: TrainConfig, split: ImageSplit): tfl.LayersModel {
+  const onePatch = config.model === 'S/1/1' || config.model === 'M/1/16';
+  if (onePatch && split.height !== split.width) {
+    throw new UsageError(`model ${config.model} needs square images; ${config.data} has ${split.height}×${split.width}.`);
+  }
+  return localMixer({
+    preset: config.model,
+    inputShape: [split.height, split.width, split.channels],
+    patchSize: onePatch ? split.height : undefined,
+    classes: 10,
+    seed: config.seed,
+  });
+}
+
+function makeOptimizer(model: tfl.LayersModel, config: TrainConfig): ForwardGradientOptimizer {
+  const inner = config.momentum > 0 ? tf.train.momentum(config.lr, config.momentum) : tf.train.sgd(config.lr);
+  return compileLocalMixer(model, {mode: config.mode, optimizer: inner, weightDecay: config.weightDecay, seed: config.seed});
+}
+
+function appendLog(out: string, record: EpochRecord): void {
+  fs.appendFileSync(path.join(out, RUN_FILES.log), `${JSON.stringify(record)}\n`);
+}
+
+/** Options whose value a resumed run may change (the others come from the checkpoint). */
+const RESUME_OVERRIDABLE = new Set(['epochs', 'backend', 'dataDir']);
+
+/** The configuration of a resumed run: the checkpoint's, with the allowed explicit overrides. */
+function resumeConfig(opts: TrainOptions, saved: TrainConfig, io: Io): TrainConfig {
+  const config: TrainConfig = {...saved};
+  const explicit = opts.explicit ?? new Set<string>();
+  for (const key of Object.keys(saved) as Array<keyof TrainConfig>) {
+    if (!explicit.has(key) || opts[key] === saved[key]) {
+      continue;
+    }
+    if (RESUME_OVERRIDABLE.has(key)) {
+      (config as unknown as Record<string, unknown>)[key] = opts[key];
+      if (key === 'epochs' && !opts.quiet) {
+        io.err(`note: --epochs ${opts.epochs} (was ${saved.epochs}): the learning-rate schedule is recomputed over the new total.`);
+      }
+    } else if (!opts.quiet) {
+      io.err(`note: --resume keeps the checkpoint's ${key} = ${JSON.stringify(saved[key])} (ignoring ${JSON.stringify(opts[key])}).`);
+    }
+  }
+  return config;
+}
+
+/** Runs `train` and returns its summary. Throws UsageError / ValueError on bad input. */
+export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
+  const out = opts.out;
+  let config: TrainConfig;
+  if (opts.resume) {
+    if (!hasCheckpoint(out)) {
+      throw new UsageError(`--resume: no checkpoint in ${path.resolve(out)} (expected ${path.join(out, 'checkpoint', 'state.json')}).`);
+    }
+    config = resumeConfig(opts, readCheckpointState<RunState>(out).config, io);
+  } else {
+    if (hasCheckpoint(out)) {
+      throw new UsageError(`${path.resolve(out)} already holds a run: continue it with --resume, or choose another --out.`);
+    }
+    config = {
+      data: opts.data, dataDir: opts.dataDir, model: opts.model, mode: opts.mode, epochs: opts.epochs, batch: opts.batch,
+      lr: opts.lr, schedule: opts.schedule, warmupEpochs: opts.warmupEpochs, momentum: opts.momentum,
+      weightDecay: opts.weightDecay, backend: opts.backend, seed: opts.seed, limitTrain: opts.limitTrain,
+      limitTest: opts.limitTest, trainEvalSize: opts.trainEvalSize,
+    };
+  }
+  checkDataset(config.data);
+  checkPreset(config.model);
+  checkMode(config.mode);
+  checkBackend(config.backend);
+  const backendInfo = await setUpBackend(config.backend);
+
+  const limit: {train?: number, test?: number} = {};
+  if (config.limitTrain != null) {
+    limit.train = config.limitTrain;
+  }
+  if (config.limitTest != null) {
+    limit.test = config.limitTest;
+  }
+  const {train: trainSplit, test: testSplit} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit});
+  if (trainSplit.count === 0 || testSplit.count === 0) {
+    throw new UsageError(`${config.data}: no training or test examples (train ${trainSplit.count}, test ${testSplit.count}).`);
+  }
+  const stepsPerEpoch = Math.max(1, Math.floor(trainSplit.count / config.batch));
+  const usedPerEpoch = Math.min(trainSplit.count, stepsPerEpoch * config.batch);
+  const schedule = makeSchedule(config, stepsPerEpoch);
+  const trainEvalCount = Math.min(trainSplit.count, config.trainEvalSize ?? testSplit.count);
+
+  fs.mkdirSync(out, {recursive: true});
+  const model = buildModel(config, trainSplit);
+  const optimizer = makeOptimizer(model, config);
+  try {
+    let rng: seedrandom.prng;
+    let history: EpochRecord[] = [];
+    let seconds = 0;
+    let startEpoch = 0;
+    if (opts.resume) {
+      const resumed = loadCheckpoint<RunState>(out);
+      model.loadWeights(resumed.modelWeights);
+      await optimizer.setWeights(resumed.optimizerWeights);
+      tf.dispose(Object.values(resumed.modelWeights));
+      tf.dispose(resumed.optimizerWeights.map(w => w.tensor));
+      rng = seedrandom.alea('', {state: resumed.state.shuffleRng});
+      history = resumed.state.history;
+      seconds = resumed.state.seconds;
+      startEpoch = resumed.state.epoch;
+      // The log holds exactly the checkpoint's epochs (an epoch logged but not saved is redone).
+      fs.writeFileSync(path.join(out, RUN_FILES.log), history.map(r => `${JSON.stringify(r)}\n`).join(''));
+    } else {
+      rng = seedrandom.alea(`${config.seed}/shuffle`, {state: true});
+      fs.writeFileSync(path.join(out, RUN_FILES.log), '');
+    }
+
+    const test = toTensors(testSplit, {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
+    const trainEval = toTensors(sliceSplit(trainSplit, 0, trainEvalCount), {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
+    const say = (line: string) => opts.quiet ? undefined : io.out(line);
+    say(`${opts.resume ? 'resuming' : 'training'} ${config.model} (${model.countParams().toLocaleString('en-US')} parameters) ` +
+        `in mode ${config.mode} on ${config.data} (train ${trainSplit.count}, test ${testSplit.count}), ` +
+        `${stepsPerEpoch} steps/epoch, backend ${backendInfo}, out ${out}` +
+        (opts.resume ? `, from epoch ${startEpoch}` : ''));
+    try {
+      for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
+        if (opts.stopAfterEpoch != null && epoch >= opts.stopAfterEpoch) {
+          say(`stopped after epoch ${epoch} (--stop-after-epoch); continue with --resume --out ${out}`);
+          break;
+        }
+        const t0 = Date.now();
+        const order = permutation(rng, trainSplit.count).subarray(0, usedPerEpoch);
+        const {xs, ys} = toTensors(gatherSplit(trainSplit, order), {dataset: config.data});
+        const metrics = new RunningMetrics();
+        const bar = new EpochProgress(opts.quiet ? null : io.barStream, `epoch ${epoch + 1}/${config.epochs}`, stepsPerEpoch);
+        let lastLr = NaN;
+        let skipped = 0;
+        try {
+          await model.fit(xs, localMixerTargets(model, ys), {
+            epochs: 1,
+            batchSize: config.batch,
+            shuffle: false,
+            verbose: 0,
+            callbacks: [
+              forwardGradient(),
+              new LearningRateScheduler({schedule}),
+              new tfl.CustomCallback({
+                onBatchEnd: (batch: number, logs?: tfl.Logs) => {
+                  if (logs == null) {
+                    return;
+                  }
+                  metrics.add(logs, typeof logs.size === 'number' ? logs.size : config.batch);
+                  if (typeof logs.lr === 'number') {
+                    lastLr = logs.lr;
+                  }
+                  if (typeof logs.fg_skipped === 'number') {
+                    skipped = logs.fg_skipped;
+                  }
+                  bar.update(batch + 1, metrics.mean('classifier_loss'), metrics.mean('classifier_acc'));
+                },
+              }),
+            ],
+          });
+        } finally {
+          bar.stop();
+          tf.dispose([xs, ys]);
+        }
+        const fitSeconds = (Date.now() - t0) / 1000;
+        const testResult = await evaluate(model, test.xs, test.ys);
+        const trainResult = await evaluate(model, trainEval.xs, trainEval.ys);
+        const elapsed = (Date.now() - t0) / 1000;
+        seconds += elapsed;
+        const step = optimizer.iterations;
+        const record: EpochRecord = {
+          epoch: epoch + 1, step, loss: metrics.mean('classifier_loss'), totalLoss: metrics.mean('loss'),
+          runningTrainAccuracy: 100 * metrics.mean('classifier_acc'), trainError: trainResult.error,
+          trainLoss: trainResult.loss, testError: testResult.error, testLoss: testResult.loss, seconds: elapsed,
+          fitSeconds, lr: lastLr, skippedSteps: skipped,
+        };
+        history.push(record);
+        appendLog(out, record);
+        const state: RunState = {version: 1, config, epoch: epoch + 1, step, shuffleRng: rng.state(), history, seconds};
+        await saveCheckpoint(out, model, optimizer, state);
+        say(`epoch ${epoch + 1}/${config.epochs}  loss ${record.loss.toFixed(4)}  train err ${record.trainError.toFixed(2)}%  ` +
+            `test err ${record.testError.toFixed(2)}% (loss ${record.testLoss.toFixed(4)})  lr ${lastLr.toPrecision(3)}  ` +
+            `${formatSeconds(elapsed)} (fit ${formatSeconds(fitSeconds)})`);
+      }
+    } finally {
+      tf.dispose([test.xs, test.ys, trainEval.xs, trainEval.ys]);
+    }
+
+    const done = history.length;
+    const finished = done >= config.epochs;
+    const last = history[done - 1];
+    const best = history.reduce((b, r) => (r.testError < b.testError ? r : b), history[0] ?? last);
+    const paper = paperResult(config.data, config.model, config.mode);
+    const summary: TrainSummary = {
+      config, out, finished, epochs: done, steps: last?.step ?? 0, stepsPerEpoch,
+      trainExamples: trainSplit.count, testExamples: testSplit.count, trainEvalExamples: trainEvalCount,
+      parameters: model.countParams(),
+      testError: last?.testError ?? NaN, trainError: last?.trainError ?? NaN, testLoss: last?.testLoss ?? NaN,
+      bestTestError: best?.testError ?? NaN, bestEpoch: best?.epoch ?? 0,
+      seconds, backend: backendInfo,
+      paper: paper == null ? null : {...paper, epochs: PAPER_EPOCHS[config.data]},
+      date: new Date().toISOString(),
+    };
+    const refs: Reference[] = paper == null ? [] : [
+      {label: `paper test ${paper.test.toFixed(2)}%`, value: paper.test, color: '#d62728'},
+      {label: `paper train ${paper.train.toFixed(2)}%`, value: paper.train, color: '#1f77b4'},
+    ];
+    fs.writeFileSync(path.join(out, RUN_FILES.curves),
+                     curvesSvg(history, `${config.data} ${config.model} ${config.mode} (lr ${config.lr}, batch ${config.batch}, ` +
+                                            `${config.schedule}, seed ${config.seed}, ${config.backend})`, refs));
+    fs.writeFileSync(path.join(out, RUN_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
+    if (finished && last != null) {
+      say(`done: test error ${last.testError.toFixed(2)}%, train error ${last.trainError.toFixed(2)}% after ${done} epoch(s), ` +
+          `${formatSeconds(seconds)}; ${path.join(out, RUN_FILES.summary)}`);
+    }
+    return summary;
+  } finally {
+    optimizer.detach();
+    model.dispose();
+    optimizer.dispose();
+  }
+}
