@@ -2,6 +2,8 @@
  * Mini-batches of a split: seeded shuffling and an iterator of `{xs, ys}` tensors, gathered and
  * converted on the host one batch at a time (a whole split never sits on the device as float32).
  */
+import {Tensor} from '@tensorflow/tfjs-core';
+
 import {ValueError} from '../errors';
 import {ToTensorsOptions, toTensors, XsYs} from './normalize';
 import {makeRng, permutation, Seed} from './random';
@@ -74,4 +76,53 @@ function* batches(split: ImageSplit, opts: BatchOptions, order: Int32Array|null,
     }
     yield toTensors(gatherSplit(split, idx), opts);
   }
+}
+
+/** Options of `fitDatasetOf`. */
+export interface FitDatasetOptions extends BatchOptions {
+  /**
+   * Maps a batch's labels to the model's targets, e.g. `ys => fg.models.localMixerTargets(model, ys)`
+   * for a LocalMixer (one target per output). Default: the labels.
+   */
+  targets?: (ys: Tensor) => Tensor|Tensor[];
+}
+
+/** What `model.fitDataset` reads: a size and a fresh iterator of `{xs, ys}` batches per epoch. */
+export interface FitDataset {
+  /** Batches per epoch. */
+  readonly size: number;
+  iterator(): Promise<{next(): Promise<IteratorResult<{xs: Tensor, ys: Tensor|Tensor[]}>>}>;
+}
+
+/**
+ * A split as a data set for `model.fitDataset` (tfjs-data is not needed): every epoch (every call of
+ * `iterator()`) visits the batches in a new seeded order (`${seed}/${epoch}`) when `shuffle` is on.
+ *
+ * ```js
+ * await model.fitDataset(fg.data.fitDatasetOf(train, {batchSize: 128, shuffle: true, seed: 0, dataset: 'mnist'}),
+ *                        {epochs: 5, callbacks: [fg.callbacks.forwardGradient()]});
+ * ```
+ */
+export function fitDatasetOf(split: ImageSplit, opts: FitDatasetOptions): FitDataset {
+  batchesOf(split, opts);  // checks the options now, not at the first epoch
+  let epoch = 0;
+  const size = batchCount(split.count, opts.batchSize, opts.dropRemainder ?? false);
+  return {
+    size,
+    iterator: async () => {
+      const seed = opts.shuffle ? `${String(opts.seed)}/${epoch}` : undefined;
+      epoch++;
+      const it = batchesOf(split, {...opts, seed});
+      return {
+        next: async () => {
+          const r = it.next();
+          if (r.done) {
+            return {done: true, value: undefined} as IteratorResult<{xs: Tensor, ys: Tensor|Tensor[]}>;
+          }
+          const {xs, ys} = r.value;
+          return {done: false, value: {xs, ys: opts.targets == null ? ys : opts.targets(ys)}};
+        },
+      };
+    },
+  };
 }

@@ -2,7 +2,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import {ValueError} from '../../src/errors';
-import {batchCount, batchesOf, ImageSplit, shuffledIndices} from '../../src/data';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import {batchCount, batchesOf, fitDatasetOf, ImageSplit, shuffledIndices} from '../../src/data';
 import {describeBackends} from '../util';
 
 /** n 2×2 grey images, image i filled with the value i, label i mod 10. */
@@ -93,5 +95,38 @@ describeBackends('data: batchesOf', () => {
     expect(() => batchesOf(split, {batchSize: 0, normalize: false})).toThrowError(ValueError, /batchSize must be a positive integer/);
     expect(() => batchesOf(split, {batchSize: 2, shuffle: true, normalize: false})).toThrowError(ValueError, /shuffle=true needs a seed/);
     expect(() => batchesOf(split, {batchSize: 2})).toThrowError(ValueError, /normalize=true needs `dataset`/);
+  });
+});
+
+describeBackends('data: fitDatasetOf', () => {
+  it('feeds model.fitDataset: every example once per epoch, a new order each epoch, targets mapped, no leaks', async () => {
+    const split = numbered(10);
+    const model = tfl.sequential({layers: [tfl.layers.flatten({inputShape: [2, 2, 1]}), tfl.layers.dense({units: 10, activation: 'softmax'})]});
+    model.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
+    const seen: number[][] = [];
+    const ds = fitDatasetOf(split, {batchSize: 4, shuffle: true, seed: 3, normalize: false, targets: ys => {
+      seen.push([]);
+      return ys;
+    }});
+    expect(ds.size).toBe(3);
+    const orders: number[][] = [];
+    for (let e = 0; e < 2; e++) {
+      const it = await ds.iterator();
+      const order: number[] = [];
+      for (let r = await it.next(); !r.done; r = await it.next()) {
+        order.push(...ids(r.value.xs));
+        tf.dispose([r.value.xs, r.value.ys]);
+      }
+      expect([...order].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      orders.push(order);
+    }
+    expect(orders[1]).not.toEqual(orders[0]);
+    const before = tf.memory().numTensors;
+    const h = await model.fitDataset(ds, {epochs: 2, verbose: 0});
+    expect((h.history.loss as number[]).length).toBe(2);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(seen.length).toBe(6 + 6);
+    expect(() => fitDatasetOf(split, {batchSize: 4, shuffle: true, normalize: false})).toThrowError(ValueError, /needs a seed/);
+    model.dispose();
   });
 });
