@@ -91,6 +91,12 @@ describe('fg.models.localMixer', () => {
   });
 });
 
+/**
+ * Backends of the training-mode specs: every node backend; in the browser webgl only (its cpu
+ * backend is node's, and these specs are the suite's slowest).
+ */
+const MODE_BACKENDS = ['cpu', 'wasm', 'webgl', 'webgpu'].filter(b => !(b === 'cpu' && typeof window !== 'undefined'));
+
 describeBackends('LocalMixer training modes', backend => {
   it('save → load round trip predicts identically and keeps the mode switches', async () => {
     const model = tiny(1);
@@ -265,7 +271,7 @@ describeBackends('LocalMixer training modes', backend => {
       opt.dispose();
     });
   }
-});
+}, MODE_BACKENDS);
 
 describeBackends('contrastive LocalMixer', () => {
   /** Two noisy views of random images. */
@@ -362,4 +368,4 @@ describeBackends('contrastive LocalMixer', () => {
     expect(() => fg.models.compileLocalMixer(model, {mode: 'DFA'})).toThrowError(/DFA needs labels/);
     model.dispose();
   });
-});
+}, MODE_BACKENDS);
