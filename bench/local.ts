@@ -1,19 +1,21 @@
 /**
  * Benchmark: local learning on the LocalMixer.
  *
- * 1. Training step of LG-FG-A, LG-BP and BP side by side on the same model (default M/8/16,
- *    batch 128, CIFAR-10-shaped random data): median ms/step of `model.trainOnBatch` over
- *    interleaved reps after a warm-up, and the step's peak memory (`tf.profile` peakBytes minus
- *    the bytes alive before the step). Prints ratios to BP.
- * 2. Peak memory of the local loss's directional derivatives as the groups grow (1 → 32), for
+ * 1. Training step of LG-FG-A, LG-BP and BP on the same model (default M/8/16, batches 128 and 32,
+ *    CIFAR-10-shaped random data): median ms/step of `model.trainOnBatch` after a warm-up, and the
+ *    step's peak memory (`tf.profile` peakBytes minus the bytes alive before the step). Each
+ *    measurement runs in its own process, one after the other (a step that does not fit in wasm's
+ *    memory aborts the wasm module); ratios to BP at the same batch.
+ * 2. Peak memory (on cpu) of the local loss's directional derivatives as the groups grow (1 → 32), for
  *    the fused closed form this package uses and for the naive replicated formulation (P·G
  *    stop-gradient copies, Algorithm 1 "naive"), on features [N, P, D] of the preset: the fused
  *    form must stay flat, the naive one grows with G. Prints ratios to G = 1.
  *
- * Run: npm run bench:local -- [--backend wasm] [--preset M/8/16] [--batch 128] [--reps 3]
+ * Run: npm run bench:local -- [--backend wasm] [--preset M/8/16] [--batches 128,32] [--reps 3]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import {spawnSync} from 'child_process';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
@@ -22,23 +24,27 @@ import {flagParsers, median, ms, printTable, setUpBackends, UsageError, x2} from
 require('@tensorflow/tfjs-backend-cpu');
 require('@tensorflow/tfjs-backend-wasm');
 
-const USAGE = 'usage: node build/bench/local.js [--backend wasm|cpu|webgpu] [--preset M/8/16] [--batch 128] [--reps 3] [--groups 1,2,4,8,16,32]';
+const USAGE = 'usage: node build/bench/local.js [--backend wasm|cpu|webgpu] [--preset M/8/16] [--batches 128,32] [--reps 3] [--groups 1,2,4,8,16,32]';
 const MODES = ['LG-FG-A', 'LG-BP', 'BP'] as const;
 
 function parse() {
   const p = flagParsers(USAGE);
   const {values} = parseArgs({options: {
     backend: {type: 'string', default: 'wasm'}, preset: {type: 'string', default: 'M/8/16'},
-    batch: {type: 'string', default: '128'}, reps: {type: 'string', default: '3'},
+    batches: {type: 'string', default: '128,32'}, reps: {type: 'string', default: '3'},
     groups: {type: 'string', default: '1,2,4,8,16,32'},
+    // internal: one measurement in a child process (a wasm out-of-memory abort kills the module)
+    only: {type: 'string'}, batch: {type: 'string'},
   }});
   const preset = values.preset as fg.models.LocalMixerPreset;
   if (!fg.models.LOCAL_MIXER_PRESETS.includes(preset)) {
     throw new UsageError(`--preset: unknown '${preset}' (known: ${fg.models.LOCAL_MIXER_PRESETS.join(', ')}).\n${USAGE}`);
   }
   return {
-    backend: values.backend as string, preset, batch: p.int('batch', values.batch, 1), reps: p.int('reps', values.reps, 1),
+    backend: values.backend as string, preset, reps: p.int('reps', values.reps, 1),
+    batches: p.list(values.batches).map(b => p.int('batches', b, 1)),
     groups: p.list(values.groups).map(g => p.int('groups', g, 1)),
+    only: values.only, batch: values.batch == null ? null : p.int('batch', values.batch, 1),
   };
 }
 
@@ -51,46 +57,56 @@ async function peakOf(fn: () => Promise<unknown>|unknown): Promise<number> {
   return info.peakBytes - before;
 }
 
-async function stepBench(preset: fg.models.LocalMixerPreset, batch: number, reps: number) {
-  const inputShape = fg.models.localMixer({preset}).inputs[0].shape.slice(1) as number[];
+/** Child: one mode at one batch size → {ms, peak} on stdout. */
+async function measureStep(preset: fg.models.LocalMixerPreset, mode: string, batch: number, reps: number) {
+  const model = fg.models.localMixer({preset, seed: 0});
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
   const x = tf.randomNormal([batch, ...inputShape], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10);
-  const variants = MODES.map(mode => {
-    const model = fg.models.localMixer({preset, seed: 0});
-    const opt = fg.models.compileLocalMixer(model, {mode, seed: 1});
-    opt.attach(model);
-    return {mode, model, ys: fg.models.localMixerTargets(model, y), times: [] as number[], peak: 0, error: ''};
-  });
-  for (const v of variants) {
-    try {
-      await v.model.trainOnBatch(x, v.ys);  // warm-up: kernels, optimizer state
-      v.peak = await peakOf(() => v.model.trainOnBatch(x, v.ys));
-    } catch (e) {
-      // e.g. wasm's 4 GB heap: the step does not fit at this batch size
-      v.error = (e as Error).message.slice(0, 80);
-    }
-  }
+  const opt = fg.models.compileLocalMixer(model, {mode: mode as fg.models.TrainingMode, seed: 1});
+  opt.attach(model);
+  const ys = fg.models.localMixerTargets(model, y);
+  await model.trainOnBatch(x, ys);  // warm-up: kernels, optimizer state
+  const peak = await peakOf(() => model.trainOnBatch(x, ys));
+  const times: number[] = [];
   for (let r = 0; r < reps; r++) {
-    for (const v of variants.filter(w => !w.error)) {
-      const t0 = performance.now();
-      await v.model.trainOnBatch(x, v.ys);
-      v.times.push(performance.now() - t0);
+    const t0 = performance.now();
+    await model.trainOnBatch(x, ys);
+    times.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify({ms: median(times), peak}));
+}
+
+/** Runs this benchmark as a child process for one measurement; the reason on failure. */
+function child(args: string[]): {ms?: number, peak?: number, error?: string} {
+  const r = spawnSync(process.execPath, [__filename, ...args], {encoding: 'utf8', maxBuffer: 1 << 24});
+  const line = (r.stdout ?? '').split('\n').reverse().find(l => l.startsWith('{'));
+  if (r.status === 0 && line != null) {
+    return JSON.parse(line);
+  }
+  const why = /Aborted\(\)/.test(r.stderr ?? '') ? 'out of memory (wasm abort)' :
+      ((r.stderr ?? '').trim().split('\n').pop() ?? `exit ${r.status}`).slice(0, 80);
+  return {error: why};
+}
+
+async function stepBench(args: ReturnType<typeof parse>) {
+  const rows: Array<{mode: string, batch: number, ms?: number, peak?: number, error?: string}> = [];
+  for (const batch of args.batches) {
+    for (const mode of MODES) {
+      rows.push({mode, batch, ...child(['--only', mode, '--batch', String(batch), '--preset', args.preset,
+                                        '--backend', args.backend, '--reps', String(args.reps)])});
     }
   }
-  const bp = variants.find(v => v.mode === 'BP')!;
-  console.log(`\n## Training step, ${preset}, batch ${batch}, ${tf.getBackend()} (median of ${reps})`);
+  console.log(`\n## Training step, ${args.preset}, ${args.backend} (median of ${args.reps}; each in its own process)`);
+  const bpOf = (b: number) => rows.find(r => r.mode === 'BP' && r.batch === b);
   printTable([
-    {head: 'mode', cell: v => v.mode, left: true},
-    {head: 'step / BP', cell: v => x2(median(v.times) / median(bp.times))},
-    {head: 'peak mem / BP', cell: v => x2(v.peak / bp.peak)},
-    {head: 'ms/step', cell: v => ms(median(v.times))},
-    {head: 'peak MB', cell: v => (v.peak / 2 ** 20).toFixed(1)},
-  ], variants, v => v.error ? `  failed: ${v.error}` : '');
-  for (const v of variants) {
-    (v.model.optimizer as fg.optimizers.ForwardGradientOptimizer).detach();
-    v.model.dispose();
-  }
-  tf.dispose([x, y]);
+    {head: 'batch', cell: r => String(r.batch)},
+    {head: 'mode', cell: r => r.mode, left: true},
+    {head: 'step / BP', cell: r => r.ms == null || bpOf(r.batch)?.ms == null ? '-' : x2(r.ms / bpOf(r.batch)!.ms!)},
+    {head: 'peak mem / BP', cell: r => r.peak == null || bpOf(r.batch)?.peak == null ? '-' : x2(r.peak / bpOf(r.batch)!.peak!)},
+    {head: 'ms/step', cell: r => ms(r.ms)},
+    {head: 'peak MB', cell: r => r.peak == null ? '-' : (r.peak / 2 ** 20).toFixed(1)},
+  ], rows, r => r.error ? `  failed: ${r.error}` : '');
 }
 
 /** The naive replicated losses [N, P, G] (Algorithm 1 "naive"). */
@@ -157,8 +173,15 @@ async function groupsBench(preset: fg.models.LocalMixerPreset, batch: number, gr
   await tf.setBackend(args.backend);
   await tf.ready();
   tfl.layers.dense({units: 1});  // tfjs-layers loaded (registers gradients)
-  await stepBench(args.preset, args.batch, args.reps);
-  await groupsBench(args.preset, args.batch, args.groups);
+  if (args.only != null) {
+    await measureStep(args.preset, args.only, args.batch ?? 128, args.reps);
+    return;
+  }
+  await stepBench(args);
+  // Peak memory is the tfjs engine's count of tensor bytes, the same on every backend; cpu has room
+  // for the naive formulation's P·G copies, which overflow wasm's heap.
+  await tf.setBackend('cpu');
+  await groupsBench(args.preset, args.batches[0], args.groups);
 })().catch(e => {
   console.error(e);
   process.exit(1);
