@@ -23,7 +23,8 @@ function rowLoss(anchor: Tensor, r: number, fixed: Tensor): Tensor {
   const mask = tf.oneHot(r, rows);
   const masked = tf.sub(logits, tf.mul(mask, 1e9));
   const partner = (r + rows / 2) % rows;
-  return tf.sub(tf.logSumExp(masked), tf.gather(masked, partner));
+  // (a one-hot product, not gather: gather's gradient needs UnsortedSegmentSum, which wasm lacks)
+  return tf.sub(tf.logSumExp(masked), tf.sum(tf.mul(masked, tf.oneHot(partner, rows))));
 }
 
 describeBackends('contrastive local loss', () => {
