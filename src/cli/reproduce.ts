@@ -96,7 +96,8 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
              '(fixed subset, unshuffled, evaluated after the last epoch); test error: the whole test split.');
   lines.push(`- runs: ${opts.runsDir} (one folder per model and mode: log.jsonl, curves.svg, summary.json, checkpoint)`);
   const total = outcomes.reduce((a, o) => a + o.seconds, 0);
-  lines.push(`- wall time: ${formatSeconds(total)} for ${outcomes.length} run(s); per run in the "time" columns`);
+  lines.push(`- time: ${formatSeconds(total)} of training for ${outcomes.length} run(s) (epochs, all sessions of a ` +
+             `resumed run; evaluation not included); per run in the "time" columns`);
   lines.push('');
   const head = ['mode'];
   for (const m of opts.models) {
@@ -166,7 +167,8 @@ export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutc
           io.err(String((e as Error)?.stack ?? e));
         }
       }
-      outcome.seconds = reusedSeconds ?? (Date.now() - t0) / 1000;
+      // the run's own training time (all its sessions, when resumed), or the attempt's wall time
+      outcome.seconds = reusedSeconds ?? outcome.summary?.seconds ?? (Date.now() - t0) / 1000;
       outcomes.push(outcome);
       if (!opts.quiet) {
         io.out(outcome.summary != null ?
