@@ -71,12 +71,20 @@ export function expectClose(a: Tensor, b: Tensor, rtol = 1e-5, atol = 1e-6, what
 let seedCounter = 1000;
 
 /**
- * Restarts the seed sequence of `randn` / `randu`: a spec whose check is sensitive to where its
- * random points fall (finite differences next to a ReLU kink) then draws the same values whichever
- * specs ran before it (the browser bundle and node load specs in different orders).
+ * Runs `fn` with `randn` / `randu` drawing from the fixed seed sequence starting at `seed`: a spec
+ * whose check is sensitive to where its random points fall (finite differences next to a ReLU kink)
+ * then gets the same values whichever specs ran before it (the browser bundle and node load specs
+ * in different orders). Afterwards the shared sequence goes on as if `fn` had drawn from it, so the
+ * specs that follow see the values they always saw.
  */
-export function reseed(seed: number): void {
+export function withSeed<T>(seed: number, fn: () => T): T {
+  const before = seedCounter;
   seedCounter = seed;
+  try {
+    return fn();
+  } finally {
+    seedCounter = before + (seedCounter - seed);
+  }
 }
 /** A reproducible standard normal tensor (each call gets the next seed). */
 export function randn(shape: number[], scale = 1): Tensor {
