@@ -69,6 +69,17 @@ function expectConvergence(results: Array<{k: number, cos: number, rel: number}>
 }
 
 describe('fg.models.localMixer', () => {
+  it('L/32/64: the backbone has the 16,311,296 parameters of the paper\'s layer sizes', () => {
+    // The paper's 17.3M for L/32/64 appears to count 100-class heads (notes/PAPER.md §3.2); with
+    // 10 classes: backbone 16,311,296 + 4 heads and the classifier of 2048·10 + 10 each.
+    const model = fg.models.localMixer({preset: 'L/32/64'});
+    const backboneCount = model.layers.filter(l => l.name.startsWith('block_')).reduce((a, l) => a + l.countParams(), 0);
+    expect(backboneCount).toBe(16_311_296);
+    expect(model.countParams()).toBe(16_311_296 + 5 * (2048 * 10 + 10));
+    expect(model.outputs.map(o => o.shape)).toEqual([...new Array(4).fill([null, 10]), [null, 10]]);
+    model.dispose();
+  });
+
   it('has the paper\'s exact parameter counts (10 classes)', () => {
     const counts: {[p: string]: number} = {'S/1/1': 271_892, 'M/1/16': 429_076, 'M/8/16': 918_770, 'L/8/64': 13_074_674};
     for (const [preset, count] of Object.entries(counts)) {
