@@ -109,7 +109,7 @@ function resolveShape(args: LocalMixerArgs): MixerShape {
  * losses and optimizer), and give every output the same targets (`localMixerTargets`).
  *
  * Presets (with 10 classes): S/1/1 = 271,892 parameters; M/1/16 = 429,076; M/8/16 = 918,770;
- * L/8/64 = 13,074,674; L/32/64 (224×224 images).
+ * L/8/64 = 13,074,674; L/32/64 = 16,413,746 (224×224 images).
  *
  * ```js
  * const model = fg.models.localMixer({preset: 'M/1/16'});
