@@ -123,6 +123,22 @@ abstract class LinearHead extends tfl.layers.Layer {
     return denseLinear(features, kernel, this.bias!.read(), this.feedback === 'random' ? this.feedbackMatrix : null);
   }
 
+  /**
+   * In a training step, tells the local loss of `out` what it needs (see `LocalHeadInfo`): the
+   * features whose patch mean the kernel maps, their tangent, the kernel, and the DFA taps of the
+   * block that produced `raw` (the head's input). Outside a step nothing is done.
+   */
+  protected annotateLocal(out: Tensor, raw: Tensor, features: Tensor, groups: number): void {
+    if (!inLocalStep()) {
+      return;
+    }
+    const t = isTracing() ? tangentOf(features) : null;
+    const info: LocalHeadInfo = {
+      features: keepForStep(features), featuresTangent: t, kernel: keepForStep(this.kernel!.read()), groups,
+    };
+    annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null}, t == null ? [] : [t]);
+  }
+
   protected headInput(inputs: Tensor|Tensor[]): Tensor {
     const x = singleInput(this, inputs);
     this.checkShape(x.shape);
@@ -184,15 +200,7 @@ export class LocalLossHead extends LinearHead {
       const x = this.headInput(inputs);
       const features = normalize(x, {groups: this.groups, epsilon: this.epsilon});
       const logits = this.logits(tf.mean(features, 1));
-      if (!inLocalStep()) {
-        return logits;
-      }
-      const t = isTracing() ? tangentOf(features) : null;
-      const info: LocalHeadInfo = {
-        features: keepForStep(features), featuresTangent: t, kernel: keepForStep(this.kernel!.read()),
-        groups: this.groups,
-      };
-      annotate(logits, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null}, t == null ? [] : [t]);
+      this.annotateLocal(logits, raw, features, this.groups);
       return logits;
     });
   }
@@ -261,14 +269,7 @@ export class ContrastiveHead extends LinearHead {
       }
       const proj = this.logits(tf.mean(x, 1));  // [V·N, units]
       const out = tf.transpose(tf.reshape(proj, [this.views, rows / this.views, this.classes]), [1, 0, 2]);
-      if (!inLocalStep()) {
-        return out;
-      }
-      const t = isTracing() ? tangentOf(x) : null;
-      const info: LocalHeadInfo = {
-        features: keepForStep(x), featuresTangent: t, kernel: keepForStep(this.kernel!.read()), groups: this.groups,
-      };
-      annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null}, t == null ? [] : [t]);
+      this.annotateLocal(out, raw, x, this.groups);
       return out;
     });
   }

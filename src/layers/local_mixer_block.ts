@@ -175,16 +175,9 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
 
   /** LocalLearner: the LG-FG-W credit layout of one of the block's weights. */
   weightLayout(v: tf.Variable): WeightLayout|null {
-    for (const s of this.subs) {
-      if (s.kernel.read().id === v.id) {
-        return s.weightLayout;
-      }
-      if (s.bias.read().id === v.id) {
-        // A dense bias [out] splits like the kernel's columns; a token bias [P] is shared.
-        return s.weightLayout;
-      }
-    }
-    return null;
+    // A bias splits like its kernel's output columns (a token bias [P] is shared likewise).
+    const sub = this.subs.find(s => s.kernel.read().id === v.id || s.bias.read().id === v.id);
+    return sub?.weightLayout ?? null;
   }
 
   /** A fixed random matrix (kept until the layer is disposed), created on first use. */
@@ -195,6 +188,11 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
       this.fixed.set(key, t);
     }
     return t;
+  }
+
+  /** DFA: the fixed random projection [width, classes] of linear layer `i`'s post-ReLU output. */
+  private dfaProjection(i: number, width: number): Tensor {
+    return this.fixedMatrix(`dfa_${i}`, [width, this.classes], this.seed + 2000 + i);
   }
 
   /** Applies linear layer `i` to `x` (already in its layout), with LN before and after. */
@@ -237,7 +235,7 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
         if (!this.dfa) {
           return post;
         }
-        taps.push({x: post, projection: this.fixedMatrix(`dfa_${i}`, [width, this.classes], this.seed + 2000 + i)});
+        taps.push({x: post, projection: this.dfaProjection(i, width)});
         return stopGradient(post);
       };
       let out: Tensor;
@@ -271,8 +269,7 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
         s2.setActive(out);
       }
       if (this.dfa) {
-        taps.push({x: out, projection: this.fixedMatrix(`dfa_${this.subs.length - 1}`, [d, this.classes],
-                                                        this.seed + 2000 + this.subs.length - 1)});
+        taps.push({x: out, projection: this.dfaProjection(this.subs.length - 1, d)});
         annotate(out, {dfaTaps: taps}, taps.map(t => t.x));
       }
       return out;

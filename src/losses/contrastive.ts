@@ -13,11 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import {stopGradient} from '../autodiff/stop_gradient';
-import {untraced} from '../autodiff/tracer';
 import {ValueError} from '../errors';
-import type {LocalHeadInfo} from '../layers/local_loss_head';
-import {annotate, annotationOf} from '../layers/local_step';
-import {localLossTangents, LossFunction} from './local_cross_entropy';
+import {LossFunction, recordLocalTangents} from './local_cross_entropy';
 
 /** Options of `fg.losses.contrastive`. */
 export interface ContrastiveOptions {
@@ -71,16 +68,8 @@ export function contrastive(options: ContrastiveOptions = {}): LossFunction {
     const n = yPred.shape[0];
     const perRow = infoNce(rowsOf(yPred), temperature);
     const loss = tf.mean(tf.reshape(perRow, [2, n]), 0);
-    const head = annotationOf(yPred)?.localHead as LocalHeadInfo|undefined;
-    if (head?.featuresTangent != null) {
-      const local = untraced(() => tf.tidy(() => {
-        // each row's own derivative (the other rows are under sg), halved: loss_n is the views' mean
-        const proj = rowsOf(yPred);
-        const error = tf.grad((p: Tensor) => tf.div(tf.sum(infoNce(p, temperature)), 2))(proj);
-        return localLossTangents(head.featuresTangent!, head.kernel, error, head.groups);
-      }));
-      annotate(loss, {localTangents: local}, [local]);
-    }
+    // each row's own derivative (the other rows are under sg), halved: loss_n is the views' mean
+    recordLocalTangents(loss, yPred, () => tf.grad((p: Tensor) => tf.div(tf.sum(infoNce(p, temperature)), 2))(rowsOf(yPred)));
     return loss;
   };
   Object.defineProperty(fn, 'name', {value: 'contrastive'});

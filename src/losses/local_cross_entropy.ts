@@ -47,6 +47,20 @@ export function localLossTangents(featuresTangent: Tensor, kernel: Tensor, error
 }
 
 /**
+ * In a forward-gradient step, when `yPred` comes from a local head, records on `loss` its
+ * per-(row, patch, group) tangents (the closed form above) for the optimizer's credit. `error`
+ * gives ∂loss_row/∂(head output)_row, each row through its own output only.
+ */
+export function recordLocalTangents(loss: Tensor, yPred: Tensor, error: () => Tensor): void {
+  const head = annotationOf(yPred)?.localHead as LocalHeadInfo|undefined;
+  if (head?.featuresTangent == null) {
+    return;
+  }
+  const local = untraced(() => tf.tidy(() => localLossTangents(head.featuresTangent!, head.kernel, error(), head.groups)));
+  annotate(loss, {localTangents: local}, [local]);
+}
+
+/**
  * The local cross-entropy loss for the logits of a `LocalLossHead` (see the file comment): per
  * example, the softmax cross-entropy of the head's logits. In a training step it also records
  * the per-(example, patch, group) directional derivatives for the forward-gradient optimizer, and
@@ -71,14 +85,7 @@ export function localCrossEntropy(): LossFunction {
       const local = softmaxCrossEntropy(yTrue, tf.matMul(tf.mean(tap.x, 1), tap.projection));
       loss = tf.add(loss, tf.sub(local, stopGradient(local)));
     }
-    const head = ann?.localHead as LocalHeadInfo|undefined;
-    if (head?.featuresTangent != null) {
-      const fine = untraced(() => tf.tidy(() => {
-        const error = tf.sub(tf.mul(tf.softmax(yPred), tf.sum(yTrue, -1, true)), yTrue);
-        return localLossTangents(head.featuresTangent!, head.kernel, error, head.groups);
-      }));
-      annotate(loss, {localTangents: fine}, [fine]);
-    }
+    recordLocalTangents(loss, yPred, () => tf.sub(tf.mul(tf.softmax(yPred), tf.sum(yTrue, -1, true)), yTrue));
     return loss;
   };
   Object.defineProperty(fn, 'name', {value: 'localCrossEntropy'});
