@@ -94,6 +94,20 @@ function mixerLayers(model: tfl.LayersModel) {
   return {blocks, heads, classifier: classifiers[0], stops, contrastive: heads[0] instanceof ContrastiveHead};
 }
 
+/** The readout's stop-gradient: a contrastive model's readout (labels) never trains the backbone. */
+function readoutStopOf(spec: ModeSpec, contrastive: boolean): boolean {
+  return spec.readoutStop || contrastive;
+}
+
+/**
+ * Whether a head's loss reaches the backbone: every head's in L- modes; the last block's in global
+ * FG modes, and in every global mode of a contrastive model (it has no labelled classifier to
+ * learn from).
+ */
+function headTrainsBackbone(spec: ModeSpec, contrastive: boolean, last: boolean): boolean {
+  return spec.localLosses || ((spec.lastHeadObjective || contrastive) && last);
+}
+
 /**
  * Switches a LocalMixer to `mode`: its stop-gradients, head detachment, feedback weights and DFA
  * taps. The weights are untouched, so one model can be trained in any mode. (Use
@@ -110,8 +124,7 @@ export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): voi
     if (s.role === 'block') {
       s.active = spec.blockStop;
     } else if (s.role === 'readout') {
-      // a contrastive model's readout (labels) never trains the backbone
-      s.active = spec.readoutStop || contrastive;
+      s.active = readoutStopOf(spec, contrastive);
     }
   }
   for (const b of blocks) {
@@ -120,9 +133,7 @@ export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): voi
   }
   heads.forEach((h, i) => {
     h.feedback = spec.feedback;
-    // the last block's loss is the objective of global FG modes, and of every global mode of a
-    // contrastive model (it has no labelled classifier to learn from)
-    h.detach = !spec.localLosses && !((spec.lastHeadObjective || contrastive) && i === heads.length - 1);
+    h.detach = !headTrainsBackbone(spec, contrastive, i === heads.length - 1);
   });
   classifier.feedback = spec.feedback;
 }
@@ -203,15 +214,15 @@ export function pairViews(view1: Tensor, view2: Tensor): Tensor {
 
 /** The mode a LocalMixer is in, read from its switches (null if they match no mode). */
 export function trainingModeOf(model: tfl.LayersModel, perturb: Perturbation): TrainingMode|null {
-  const {blocks, heads, stops} = mixerLayers(model);
+  const {blocks, heads, stops, contrastive} = mixerLayers(model);
   const blockStop = stops.filter(s => s.role === 'block').every(s => s.active);
   const readoutStop = stops.filter(s => s.role === 'readout').every(s => s.active);
+  // the mode whose switches (as setTrainingMode sets them) are the model's
   for (const mode of TRAINING_MODES) {
     const s = MODE_SPECS[mode];
-    const lastLive = !heads[heads.length - 1].detach;
-    const localLosses = heads.length > 1 ? !heads[0].detach : lastLive && !s.lastHeadObjective;
     if (s.perturb === perturb && (blocks.length === 1 || s.blockStop === blockStop) &&
-        s.readoutStop === readoutStop && s.localLosses === localLosses &&
+        readoutStopOf(s, contrastive) === readoutStop &&
+        heads.every((h, i) => h.detach === !headTrainsBackbone(s, contrastive, i === heads.length - 1)) &&
         s.feedback === blocks[0].feedback && s.dfa === blocks[0].dfa) {
       return mode;
     }

@@ -109,6 +109,20 @@ describe('fg.models.localMixer', () => {
 const MODE_BACKENDS = ['cpu', 'wasm', 'webgl', 'webgpu'].filter(b => !(b === 'cpu' && typeof window !== 'undefined'));
 
 describeBackends('LocalMixer training modes', backend => {
+  it('trainingModeOf reads back every mode setTrainingMode sets (supervised and contrastive)', () => {
+    for (const objective of ['supervised', 'contrastive'] as const) {
+      const model = fg.models.localMixer({inputShape: [4, 4, 1], patchSize: 2, blocks: 2, channels: 8, groups: 2, classes: 3, objective});
+      for (const mode of fg.models.TRAINING_MODES) {
+        if (objective === 'contrastive' && mode === 'DFA') {
+          continue;
+        }
+        fg.models.setTrainingMode(model, mode);
+        expect(fg.models.trainingModeOf(model, fg.models.MODE_SPECS[mode].perturb)).withContext(`${objective} ${mode}`).toBe(mode);
+      }
+      model.dispose();
+    }
+  });
+
   it('save → load round trip predicts identically and keeps the mode switches', async () => {
     const model = tiny(1);
     fg.models.compileLocalMixer(model, {mode: 'LG-FA'});
