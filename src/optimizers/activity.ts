@@ -52,6 +52,11 @@ function isIdentityTranspose(k: KernelInvocationInfo): boolean {
   return k.kernelName === tf.Transpose && perm != null && perm.every((p, i) => p === i);
 }
 
+/** 1 where the ReLU (or ReLU6) output `y` has a non-zero derivative, else 0. */
+function reluActiveMask(y: Tensor, kind: 'relu'|'relu6'): Tensor {
+  return tf.tidy(() => kind === 'relu' ? tf.step(y) : tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32')));
+}
+
 /** Layer properties holding perturbable weights, in the order their kernels run. */
 const KERNEL_PROPERTIES = ['kernel', 'depthwiseKernel', 'pointwiseKernel'];
 
@@ -449,8 +454,7 @@ export class ActivityStep implements LocalStepListener {
       return;
     }
     const y = k.outputs[0];
-    site.mask = this.keep(kind === 'relu' ? tf.step(y) :
-        tf.tidy(() => tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32'))));
+    site.mask = this.keep(reluActiveMask(y, kind));
   }
 
   private siteWeightOf(t: Tensor|null|undefined): SiteWeight|undefined {
@@ -475,14 +479,7 @@ export class ActivityStep implements LocalStepListener {
   /** Where a fused ReLU-family activation is inactive its derivative is exactly 0: mask those. */
   private activeMask(k: KernelInvocationInfo): Tensor|null {
     const activation = (k.attrs as {activation?: string}).activation;
-    const y = k.outputs[0];
-    if (activation === 'relu') {
-      return this.keep(tf.step(y));
-    }
-    if (activation === 'relu6') {
-      return this.keep(tf.tidy(() => tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32'))));
-    }
-    return null;
+    return activation === 'relu' || activation === 'relu6' ? this.keep(reluActiveMask(k.outputs[0], activation)) : null;
   }
 
   private keep<T extends Tensor>(t: T): T {
