@@ -1,0 +1,327 @@
+/**
+ * Benchmark: our LocalMixer training step against the same step in PyTorch on the CPU (the peer that
+ * keeps us honest).
+ *
+ * For every model (`--models`, presets) and mode (`--modes`: LG-FG-A, BP) it runs, in alternating
+ * child processes (ours, torch, then torch, ours, … for `--rounds` rounds):
+ * - ours: `fg.models.localMixer({preset})` compiled with `fg.models.compileLocalMixer(model, {mode})`,
+ *   one step = `model.trainOnBatch` on tfjs-backend-wasm (as bench/local.ts), random CIFAR/MNIST-shaped
+ *   data;
+ * - torch: bench/peer/local_mixer_torch.py, the same network and step written in PyTorch
+ *   (forward-mode AD with `torch.autograd.forward_ad` for LG-FG-A), on `--threads` threads, run with
+ *   /usr/bin/python3 with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow a current OpenBLAS).
+ * Each child times `--warmup` untimed steps then `--steps` timed ones and reports their median. The
+ * result is **ours/torch**: the median of the per-round ratios (the two children of a round ran back to
+ * back). Absolute ms are context only. The parameter counts of both sides are printed and compared with
+ * `countParams()` and the paper's Table 2 (the check that the architecture is the same), and torch's
+ * BLAS is checked to be OpenBLAS.
+ *
+ * Run: npm run bench:peer -- --models M/1/16,M/8/16 --batch 128 --threads 1   (see bench/README.md)
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {spawnSync} from 'child_process';
+import * as path from 'path';
+import {parseArgs} from 'util';
+
+import * as fg from '../src';
+import {flagParsers, median, ms, pairedRatio, pairedSpread, printTable, UsageError, x2} from './report';
+
+require('@tensorflow/tfjs-backend-cpu');
+require('@tensorflow/tfjs-backend-wasm');
+
+const USAGE = `usage: node build/bench/peer.js [options]
+  --models LIST     LocalMixer presets (default: M/1/16,M/8/16)
+  --modes LIST      LG-FG-A, BP (default: both)
+  --batch N         batch size (default: 128)
+  --threads N       torch.set_num_threads (default: 1, what ours has: wasm in node is single-threaded)
+  --rounds N        alternating rounds, each one ours + one torch process (default: 2)
+  --steps N         timed steps per process, median reported (default: 3)
+  --warmup N        untimed steps per process first (default: 1)
+  --python PATH     the interpreter with Debian's python3-torch (default: /usr/bin/python3)
+  --help`;
+
+const MODES = ['LG-FG-A', 'BP'] as const;
+type Mode = typeof MODES[number];
+
+/** The paper's Table 2 counts (10 classes), which both sides must reproduce. */
+const PAPER_PARAMS: {[preset: string]: number} = {'S/1/1': 271_892, 'M/1/16': 429_076, 'M/8/16': 918_770};
+
+/** The PyTorch side, relative to the repository root (this file runs from build/bench/). */
+const TORCH_SCRIPT = path.join(__dirname, '..', '..', 'bench', 'peer', 'local_mixer_torch.py');
+
+interface Options {
+  models: fg.models.LocalMixerPreset[];
+  modes: Mode[];
+  batch: number;
+  threads: number;
+  rounds: number;
+  steps: number;
+  warmup: number;
+  python: string;
+  /** Internal: this process is the child measuring ours for one model and mode. */
+  child: {model: fg.models.LocalMixerPreset, mode: Mode}|null;
+}
+
+function parse(argv: string[]): Options {
+  const p = flagParsers(USAGE);
+  const {values} = parseArgs({args: argv, strict: true, allowPositionals: false, options: {
+    models: {type: 'string', default: 'M/1/16,M/8/16'}, modes: {type: 'string', default: MODES.join(',')},
+    batch: {type: 'string', default: '128'}, threads: {type: 'string', default: '1'},
+    rounds: {type: 'string', default: '2'}, steps: {type: 'string', default: '3'},
+    warmup: {type: 'string', default: '1'}, python: {type: 'string', default: '/usr/bin/python3'},
+    help: {type: 'boolean', default: false},
+    'child-model': {type: 'string'}, 'child-mode': {type: 'string'},
+  }});
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const models = p.names('models', values.models, fg.models.LOCAL_MIXER_PRESETS);
+  const modes = p.names('modes', values.modes, MODES);
+  if (models.length === 0 || modes.length === 0) {
+    throw new UsageError(`--models and --modes need at least one value.\n${USAGE}`);
+  }
+  const child = values['child-model'] == null ? null : {
+    model: p.names('child-model', values['child-model'], fg.models.LOCAL_MIXER_PRESETS)[0],
+    mode: p.names('child-mode', values['child-mode'], MODES)[0],
+  };
+  return {
+    models, modes, child, python: values.python as string,
+    batch: p.int('batch', values.batch, 1), threads: p.int('threads', values.threads, 1),
+    rounds: p.int('rounds', values.rounds, 1), steps: p.int('steps', values.steps, 1),
+    warmup: p.int('warmup', values.warmup, 0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ours (child process)
+
+/**
+ * Installs the fast wasm kernels of `src/backends/wasm` (issue 9) when that module exists; returns
+ * what was installed, for the report.
+ */
+function installWasmKernelsIfPresent(): string {
+  let mod: {installWasmKernels?: () => unknown};
+  try {
+    // tslint:disable-next-line:no-require-imports
+    mod = require('../src/backends/wasm');
+  } catch (e) {
+    const err = e as {code?: string, message?: string};
+    if (err.code === 'MODULE_NOT_FOUND' && /src[\\/]backends[\\/]wasm/.test(err.message ?? '')) {
+      return 'none (no src/backends/wasm)';
+    }
+    throw e;
+  }
+  if (typeof mod.installWasmKernels !== 'function') {
+    return 'none (src/backends/wasm has no installWasmKernels)';
+  }
+  mod.installWasmKernels();
+  return 'installWasmKernels()';
+}
+
+/** Child: our step for one model and mode → one JSON line {ms, steps, params, …} on stdout. */
+async function measureOurs(o: Options, preset: fg.models.LocalMixerPreset, mode: Mode): Promise<void> {
+  if (o.threads > 1) {
+    // only takes effect where wasm has threads (not in node); reported below either way
+    require('@tensorflow/tfjs-backend-wasm').setThreadsCount(o.threads);
+  }
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const kernels = installWasmKernelsIfPresent();  // >>> HOOK (issue 9): installWasmKernels() of src/backends/wasm
+  tfl.layers.dense({units: 1});  // tfjs-layers loaded (registers its gradients)
+  const model = fg.models.localMixer({preset, seed: 0});
+  const inputShape = model.inputs[0].shape.slice(1) as number[];
+  const x = tf.randomNormal([o.batch, ...inputShape], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([o.batch], 0, 10, 'int32', 2), 10);
+  const opt = fg.models.compileLocalMixer(model, {mode, seed: 1});
+  opt.attach(model);  // what the forwardGradient callback does in fit (trainOnBatch runs no callbacks)
+  const ys = fg.models.localMixerTargets(model, y);
+  try {
+    for (let i = 0; i < o.warmup; i++) {
+      await model.trainOnBatch(x, ys);
+    }
+    const steps: number[] = [];
+    for (let i = 0; i < o.steps; i++) {
+      const t0 = performance.now();
+      await model.trainOnBatch(x, ys);  // resolves after the losses are read: the step has run
+      steps.push(performance.now() - t0);
+    }
+    const weights = model.trainableWeights.map(w => w.read());
+    const finite = weights.every(w => tf.tidy(() => tf.all(tf.isFinite(w)).dataSync()[0] === 1));
+    const wasmThreads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? o.threads : 1;
+    console.log(JSON.stringify({
+      impl: 'ours', model: preset, mode, batch: o.batch, ms: median(steps), steps, params: model.countParams(),
+      finite, simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'), threads: wasmThreads, kernels,
+    }));
+  } finally {
+    opt.detach();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestration
+
+interface Measurement {
+  ms?: number;
+  steps?: number[];
+  params?: number;
+  finite?: boolean;
+  error?: string;
+  [key: string]: unknown;
+}
+
+/** Runs a child process and parses the last JSON line of its stdout; the reason on failure. */
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Measurement {
+  const r = spawnSync(cmd, args, {encoding: 'utf8', env, maxBuffer: 1 << 24});
+  const line = (r.stdout ?? '').split('\n').reverse().find(l => l.startsWith('{'));
+  if (r.status === 0 && line != null) {
+    return JSON.parse(line);
+  }
+  const why = r.error != null ? r.error.message : /Aborted\(\)/.test(r.stderr ?? '') ? 'out of memory (wasm abort)' :
+      ((r.stderr ?? '').trim().split('\n').pop() ?? `exit ${r.status}`);
+  return {error: why.slice(0, 120)};
+}
+
+function ours(o: Options, model: string, mode: Mode): Measurement {
+  return runChild(process.execPath, [
+    __filename, '--child-model', model, '--child-mode', mode, '--batch', String(o.batch),
+    '--threads', String(o.threads), '--steps', String(o.steps), '--warmup', String(o.warmup),
+  ], process.env);
+}
+
+/** The torch child's environment: OpenBLAS tuning variables that slow it unset, its threads set. */
+function torchEnv(threads: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads)};
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
+function torch(o: Options, model: string, mode: Mode): Measurement {
+  return runChild(o.python, [
+    TORCH_SCRIPT, '--model', model, '--mode', mode, '--batch', String(o.batch), '--threads', String(o.threads),
+    '--steps', String(o.steps), '--warmup', String(o.warmup),
+  ], torchEnv(o.threads));
+}
+
+interface Row {
+  model: string;
+  mode: Mode;
+  ours: Measurement[];
+  torch: Measurement[];
+  /** Rounds where both sides measured. */
+  paired: Array<[number, number]>;
+  oursParams: number;
+  errors: string[];
+}
+
+/** Our parameter count of a preset (the model is only built, on cpu). */
+function countOurs(preset: fg.models.LocalMixerPreset): number {
+  const model = fg.models.localMixer({preset});
+  const n = model.countParams();
+  model.dispose();
+  return n;
+}
+
+async function main(): Promise<void> {
+  let o: Options;
+  try {
+    o = parse(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  if (o.child != null) {
+    await measureOurs(o, o.child.model, o.child.mode);
+    return;
+  }
+  await tf.setBackend('cpu');
+  console.log(`# ours (tfjs wasm, model.trainOnBatch) vs PyTorch (${o.python}, forward_ad) — LocalMixer step, ` +
+              `batch ${o.batch}, torch threads ${o.threads}; ${o.rounds} alternating rounds × (${o.warmup} warm-up + ` +
+              `${o.steps} timed steps) per side; ours/torch = median of per-round ratios of median step times`);
+  const rows: Row[] = [];
+  for (const model of o.models) {
+    for (const mode of o.modes) {
+      const row: Row = {model, mode, ours: [], torch: [], paired: [], oursParams: countOurs(model), errors: []};
+      for (let r = 0; r < o.rounds; r++) {
+        const sides = r % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
+        const got: {[side: string]: Measurement} = {};
+        for (const side of sides) {
+          const m = side === 'ours' ? ours(o, model, mode) : torch(o, model, mode);
+          got[side] = m;
+          (side === 'ours' ? row.ours : row.torch).push(m);
+          if (m.error != null) {
+            row.errors.push(`${side}: ${m.error}`);
+          }
+        }
+        if (got.ours.ms != null && got.torch.ms != null) {
+          row.paired.push([got.ours.ms, got.torch.ms]);
+        }
+        process.stdout.write(`  ${model} ${mode} round ${r + 1}/${o.rounds}: ours ${ms(got.ours.ms)} ms, ` +
+                             `torch ${ms(got.torch.ms)} ms\n`);
+      }
+      rows.push(row);
+    }
+  }
+  report(o, rows);
+}
+
+function report(o: Options, rows: Row[]): void {
+  const first = (list: Measurement[], key: string) => list.find(m => m[key] != null)?.[key];
+  const allSteps = (list: Measurement[]) => list.flatMap(m => m.steps ?? []);
+  const torchInfo = rows.flatMap(r => r.torch).find(m => m.error == null);
+  const oursInfo = rows.flatMap(r => r.ours).find(m => m.error == null);
+  console.log('');
+  if (oursInfo != null) {
+    console.log(`ours: tfjs-backend-wasm, SIMD ${oursInfo.simd}, threads ${oursInfo.threads}, extra kernels: ${oursInfo.kernels}`);
+  }
+  const problems: string[] = [];
+  if (torchInfo != null) {
+    console.log(`torch ${torchInfo.torch}: BLAS ${torchInfo.blas} (${(torchInfo.blas_libs as string[]).join(', ')}), ` +
+                `matmul 1024³ ${torchInfo.matmul_gflops} GFLOP/s, threads ${torchInfo.threads}`);
+    if (torchInfo.blas !== 'openblas') {
+      problems.push(`torch does not run on OpenBLAS (${torchInfo.blas}): install libopenblas0-pthread; ratios are not meaningful`);
+    }
+  }
+  const paramsOk = (r: Row) => {
+    const t = first(r.torch, 'params') as number|undefined;
+    const paper = PAPER_PARAMS[r.model];
+    return t === r.oursParams && (paper == null || paper === r.oursParams);
+  };
+  printTable([
+    {head: 'model', cell: r => r.model, left: true},
+    {head: 'mode', cell: r => r.mode, left: true},
+    {head: 'ours/torch', cell: r => r.paired.length === 0 ? '-' : x2(pairedRatio(r.paired.map(p => p[0]), r.paired.map(p => p[1])))},
+    {head: 'IQR', cell: r => r.paired.length < 2 ? '-' : pairedSpread(r.paired.map(p => p[0]), r.paired.map(p => p[1]))},
+    {head: 'ours ms', cell: r => allSteps(r.ours).length === 0 ? '-' : ms(median(allSteps(r.ours)))},
+    {head: 'torch ms', cell: r => allSteps(r.torch).length === 0 ? '-' : ms(median(allSteps(r.torch)))},
+    {head: 'params ours', cell: r => String(r.oursParams)},
+    {head: 'params torch', cell: r => String(first(r.torch, 'params') ?? '-')},
+    {head: 'paper', cell: r => String(PAPER_PARAMS[r.model] ?? '-')},
+    {head: 'same', cell: r => paramsOk(r) ? 'yes' : 'NO'},
+    {head: 'rounds', cell: r => `${r.paired.length}/${o.rounds}`},
+  ], rows, r => r.errors.length > 0 ? `  failed: ${r.errors[0]}` : '');
+  for (const r of rows) {
+    if (!paramsOk(r)) {
+      problems.push(`${r.model}: parameter counts differ (ours ${r.oursParams}, torch ${first(r.torch, 'params')}, ` +
+                    `paper ${PAPER_PARAMS[r.model] ?? '-'}): the architectures are not the same`);
+    }
+    if ([...r.ours, ...r.torch].some(m => m.finite === false)) {
+      problems.push(`${r.model} ${r.mode}: non-finite weights after the timed steps`);
+    }
+  }
+  console.log(`RATIOS ours/torch (threads ${o.threads}, batch ${o.batch}): ` + rows.map(r => `${r.model} ${r.mode} ` +
+      (r.paired.length === 0 ? '-' : x2(pairedRatio(r.paired.map(p => p[0]), r.paired.map(p => p[1]))))).join('; '));
+  for (const p of problems) {
+    console.log(`PROBLEM: ${p}`);
+  }
+  if (problems.length > 0 || rows.some(r => r.paired.length === 0)) {
+    process.exitCode = 1;
+  }
+}
+
+main().catch(e => {
+  console.error(e);
+  process.exit(1);
+});
