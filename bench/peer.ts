@@ -21,6 +21,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {spawnSync} from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import {parseArgs} from 'util';
 
@@ -47,6 +49,11 @@ type Mode = typeof MODES[number];
 /** The paper's Table 2 counts (10 classes), which both sides must reproduce. */
 const PAPER_PARAMS: {[preset: string]: number} = {'S/1/1': 271_892, 'M/1/16': 429_076, 'M/8/16': 918_770};
 
+/** Largest |Δ logits| of the forward check still counted as float32 rounding. */
+const FORWARD_TOLERANCE = 1e-3;
+
+const forwardOk = (r: {forward: {diff?: number}}) => r.forward.diff != null && r.forward.diff <= FORWARD_TOLERANCE;
+
 /** The PyTorch side, relative to the repository root (this file runs from build/bench/). */
 const TORCH_SCRIPT = path.join(__dirname, '..', '..', 'bench', 'peer', 'local_mixer_torch.py');
 
@@ -61,6 +68,8 @@ interface Options {
   python: string;
   /** Internal: this process is the child measuring ours for one model and mode. */
   child: {model: fg.models.LocalMixerPreset, mode: Mode}|null;
+  /** Internal: this process writes our weights, a batch and our logits to this file (the forward check). */
+  dump: string|null;
 }
 
 function parse(argv: string[]): Options {
@@ -71,7 +80,7 @@ function parse(argv: string[]): Options {
     rounds: {type: 'string', default: '2'}, steps: {type: 'string', default: '3'},
     warmup: {type: 'string', default: '1'}, python: {type: 'string', default: '/usr/bin/python3'},
     help: {type: 'boolean', default: false},
-    'child-model': {type: 'string'}, 'child-mode': {type: 'string'},
+    'child-model': {type: 'string'}, 'child-mode': {type: 'string'}, 'child-dump': {type: 'string'},
   }});
   if (values.help) {
     console.log(USAGE);
@@ -84,10 +93,10 @@ function parse(argv: string[]): Options {
   }
   const child = values['child-model'] == null ? null : {
     model: p.names('child-model', values['child-model'], fg.models.LOCAL_MIXER_PRESETS)[0],
-    mode: p.names('child-mode', values['child-mode'], MODES)[0],
+    mode: p.names('child-mode', values['child-mode'] ?? 'BP', MODES)[0],
   };
   return {
-    models, modes, child, python: values.python as string,
+    models, modes, child, python: values.python as string, dump: values['child-dump'] ?? null,
     batch: p.int('batch', values.batch, 1), threads: p.int('threads', values.threads, 1),
     rounds: p.int('rounds', values.rounds, 1), steps: p.int('steps', values.steps, 1),
     warmup: p.int('warmup', values.warmup, 0),
@@ -159,6 +168,26 @@ async function measureOurs(o: Options, preset: fg.models.LocalMixerPreset, mode:
   }
 }
 
+/**
+ * Child: writes to `file` our model's weights (the classifier's random instead of zero, so that its
+ * logits say something), a batch of 4 images and every output's logits on it, computed on cpu.
+ */
+async function dumpForward(preset: fg.models.LocalMixerPreset, file: string): Promise<void> {
+  await tf.setBackend('cpu');
+  const model = fg.models.localMixer({preset, seed: 0});
+  const classifier = model.getLayer('classifier');
+  classifier.setWeights(classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, i === 0 ? 0.1 : 0.01, 'float32', 3 + i)));
+  const x = tf.randomNormal([4, ...(model.inputs[0].shape.slice(1) as number[])], 0, 1, 'float32', 5);
+  const outputs = model.predict(x) as tf.Tensor[];
+  const asJson = (t: tf.Tensor) => ({shape: t.shape, data: Array.from(t.dataSync())});
+  const weights: {[name: string]: unknown} = {};
+  for (const w of model.weights) {
+    weights[w.originalName] = asJson(w.read());
+  }
+  fs.writeFileSync(file, JSON.stringify({model: preset, x: asJson(x), weights, logits: outputs.map(asJson)}));
+  console.log(JSON.stringify({dumped: file}));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Orchestration
 
@@ -205,6 +234,24 @@ function torch(o: Options, model: string, mode: Mode): Measurement {
   ], torchEnv(o.threads));
 }
 
+/**
+ * The forward check: our weights loaded into the torch model, both sides' logits on the same batch;
+ * the largest |ours − torch| over all outputs (heads and classifier), or the reason it failed.
+ */
+function compareForward(o: Options, model: string): {diff?: number, scale?: number, error?: string} {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fg-peer-')), 'forward.json');
+  try {
+    const dump = runChild(process.execPath, [__filename, '--child-model', model, '--child-dump', file], process.env);
+    if (dump.error != null || !fs.existsSync(file)) {
+      return {error: `ours: ${dump.error ?? 'no dump written'}`};
+    }
+    const r = runChild(o.python, [TORCH_SCRIPT, '--model', model, '--compare', file], torchEnv(o.threads));
+    return r.error != null ? {error: `torch: ${r.error}`} : {diff: r.max_abs_diff as number, scale: r.max_abs_logit as number};
+  } finally {
+    fs.rmSync(path.dirname(file), {recursive: true, force: true});
+  }
+}
+
 interface Row {
   model: string;
   mode: Mode;
@@ -213,6 +260,7 @@ interface Row {
   /** Rounds where both sides measured. */
   paired: Array<[number, number]>;
   oursParams: number;
+  forward: {diff?: number, scale?: number, error?: string};
   errors: string[];
 }
 
@@ -233,7 +281,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (o.child != null) {
-    await measureOurs(o, o.child.model, o.child.mode);
+    await (o.dump != null ? dumpForward(o.child.model, o.dump) : measureOurs(o, o.child.model, o.child.mode));
     return;
   }
   await tf.setBackend('cpu');
@@ -242,8 +290,11 @@ async function main(): Promise<void> {
               `${o.steps} timed steps) per side; ours/torch = median of per-round ratios of median step times`);
   const rows: Row[] = [];
   for (const model of o.models) {
+    const forward = compareForward(o, model);
+    console.log(`  ${model} forward check (our weights in torch, 4 images): max |Δ logits| ` +
+                (forward.error ?? `${forward.diff!.toExponential(2)} (largest |logit| ${forward.scale!.toFixed(2)})`));
     for (const mode of o.modes) {
-      const row: Row = {model, mode, ours: [], torch: [], paired: [], oursParams: countOurs(model), errors: []};
+      const row: Row = {model, mode, ours: [], torch: [], paired: [], oursParams: countOurs(model), forward, errors: []};
       for (let r = 0; r < o.rounds; r++) {
         const sides = r % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours'];
         const got: {[side: string]: Measurement} = {};
@@ -300,12 +351,18 @@ function report(o: Options, rows: Row[]): void {
     {head: 'params torch', cell: r => String(first(r.torch, 'params') ?? '-')},
     {head: 'paper', cell: r => String(PAPER_PARAMS[r.model] ?? '-')},
     {head: 'same', cell: r => paramsOk(r) ? 'yes' : 'NO'},
+    {head: 'max |Δ logits|', cell: r => r.forward.diff == null ? 'failed' : r.forward.diff.toExponential(1)},
     {head: 'rounds', cell: r => `${r.paired.length}/${o.rounds}`},
   ], rows, r => r.errors.length > 0 ? `  failed: ${r.errors[0]}` : '');
   for (const r of rows) {
     if (!paramsOk(r)) {
       problems.push(`${r.model}: parameter counts differ (ours ${r.oursParams}, torch ${first(r.torch, 'params')}, ` +
                     `paper ${PAPER_PARAMS[r.model] ?? '-'}): the architectures are not the same`);
+    }
+    if (r.mode === rows.find(q => q.model === r.model)!.mode && !forwardOk(r)) {
+      problems.push(`${r.model}: the forward check ` + (r.forward.error != null ? `failed: ${r.forward.error}` :
+                    `differs: max |Δ logits| ${r.forward.diff!.toExponential(2)} (tolerance ${FORWARD_TOLERANCE}): ` +
+                    `the two networks compute different functions`));
     }
     if ([...r.ours, ...r.torch].some(m => m.finite === false)) {
       problems.push(`${r.model} ${r.mode}: non-finite weights after the timed steps`);

@@ -63,6 +63,8 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (and OpenBLAS threads)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--check', action='store_true', help='estimator cross-check instead of timing')
+    p.add_argument('--compare', metavar='FILE', help='forward check: load our weights, batch and logits (JSON '
+                   'written by bench/peer.ts) and print the largest |Δ logits|')
     p.add_argument('--samples', default='1,4,16,64', help='K values of --check')
     a = p.parse_args(argv)
     if a.batch is None:
@@ -463,8 +465,41 @@ def check(args):
     return 0 if ok else 1
 
 
+def compare(args):
+    """Our weights in the torch model: its logits (every head, the classifier) against ours."""
+    with open(args.compare) as f:
+        dump = json.load(f)
+    model = LocalMixer(dump['model'])
+    tensor = lambda d: torch.tensor(d['data'], dtype=torch.float32).reshape(d['shape'])  # noqa: E731
+    named = {}
+    for b, layers in enumerate(model.blocks):
+        for l in layers:
+            named[f'block_{b}/{l.name}_kernel'], named[f'block_{b}/{l.name}_bias'] = l.weight, l.bias
+    for b, (w, bias) in enumerate(model.heads):
+        named[f'head_{b}/kernel'], named[f'head_{b}/bias'] = w, bias
+    named['classifier/kernel'], named['classifier/bias'] = model.classifier
+    if sorted(named) != sorted(dump['weights']):
+        raise SystemExit(f'weights differ: torch {sorted(named)}, ours {sorted(dump["weights"])}')
+    with torch.no_grad():
+        for name, p in named.items():
+            p.copy_(tensor(dump['weights'][name]))
+        xb = model.patchify(tensor(dump['x']))
+        logits = []
+        for b in range(len(model.blocks)):
+            xb = model.block(b, xb)
+            logits.append(model.head_logits(b, model.head_features(xb)))
+        logits.append(model.classifier_logits(xb))
+    ours = [tensor(t) for t in dump['logits']]
+    diffs = [float((a - b).abs().max()) for a, b in zip(logits, ours)]
+    print(json.dumps(dict(compare=dump['model'], max_abs_diff=max(diffs), per_output=diffs,
+                          max_abs_logit=max(float(t.abs().max()) for t in ours))))
+
+
 if __name__ == '__main__':
     torch.set_num_threads(ARGS.threads)
+    if ARGS.compare:
+        compare(ARGS)
+        sys.exit(0)
     if ARGS.check:
         sys.exit(check(ARGS))
     bench(ARGS)
