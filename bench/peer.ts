@@ -12,8 +12,9 @@
  *   /usr/bin/python3 with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (they slow a current OpenBLAS).
  * Each child times `--warmup` untimed steps then `--steps` timed ones and reports their median. The
  * result is **ours/torch**: the median of the per-round ratios (the two children of a round ran back to
- * back). Absolute ms are context only. The parameter counts of both sides are printed and compared with
- * `countParams()` and the paper's Table 2 (the check that the architecture is the same), and torch's
+ * back). Absolute ms are context only. That the architecture is the same is checked twice: the
+ * parameter counts of both sides against `countParams()` and the paper's Table 2, and a forward check
+ * (our weights loaded into the torch model, max |Δ logits| of every output on the same batch). Torch's
  * BLAS is checked to be OpenBLAS.
  *
  * Run: npm run bench:peer -- --models M/1/16,M/8/16 --batch 128 --threads 1   (see bench/README.md)

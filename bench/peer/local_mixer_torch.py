@@ -256,12 +256,11 @@ class ActivitySites:
         n, p, g = s.shape
         for site in self.sites:
             layer, u = site['layer'], site['u']
-            if layer.kind == 'token':  # unit (n, p, d) reaches every group of patch p
-                credit = s.sum(-1).reshape(n, p, 1)
-            else:  # unit (n, p, ·) of group g (channel FC [N, P, H] or grouped [N, P, G, ·])
-                credit = s.reshape(n, p, g, 1)
-            gz = (credit * u.reshape(n, p, g, -1) if layer.kind != 'token' else credit * u).reshape(u.shape)
-            gz = gz * site['mask'].reshape(u.shape)
+            if layer.kind == 'token':  # unit (n, p, d) reaches every group of patch p: Σ_g s
+                gz = s.sum(-1).reshape(n, p, 1) * u
+            else:  # a unit of group g at (n, p) (channel FC [N, P, H] or grouped [N, P, G, ·]): s[n, p, g]
+                gz = (s.reshape(n, p, g, 1) * u.reshape(n, p, g, -1)).reshape(u.shape)
+            gz = gz * site['mask'].reshape(u.shape)  # the last site's ReLU follows the residual [N, P, D]
             h = site['h']
             gh = torch.ops.aten.native_layer_norm_backward(
                 gz, h, list(h.shape[-1:]), site['mean'], site['rstd'], None, None, [True, False, False])[0]
