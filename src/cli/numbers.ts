@@ -85,12 +85,12 @@ export function flagOf(setting: string): string {
  * value and the domain; null if all are valid. Absent (null / undefined) settings are skipped
  * when `optional` lists them.
  */
-export function numberProblem(values: Record<string, unknown>, optional: readonly string[] = []): string|null {
+export function numberProblem(values: object, optional: readonly string[] = []): string|null {
   for (const [key, domain] of Object.entries(NUMBER_DOMAINS) as Array<[NumericSetting, NumberDomain]>) {
     if (!(key in values) && key === 'stopAfterEpoch') {
       continue;
     }
-    const v = values[key];
+    const v = (values as Record<string, unknown>)[key];
     if (v == null && optional.includes(key)) {
       continue;
     }

@@ -308,7 +308,7 @@ const OPTIONAL_NUMBERS = ['limitTrain', 'limitTest', 'trainEvalSize', 'stopAfter
 
 /** Checks the numeric settings of a configuration (finite, in range, integers where meant). */
 export function checkTrainNumbers(config: TrainConfig&{stopAfterEpoch?: number|null}): void {
-  const problem = numberProblem(config as unknown as Record<string, unknown>, OPTIONAL_NUMBERS);
+  const problem = numberProblem(config, OPTIONAL_NUMBERS);
   if (problem != null) {
     throw new UsageError(`${problem}.`);
   }

@@ -16,8 +16,9 @@ import {CHECKPOINT_DIR, loadModel} from '../../../src/cli/checkpoint';
 import {run} from '../../../src/cli/main';
 import {PAPER_TABLE3} from '../../../src/cli/paper_results';
 import {curvesSvg, niceTicks} from '../../../src/cli/plot';
-import {bufferIo} from '../../../src/cli/progress';
-import {EpochRecord, makeSchedule, TrainConfig, TrainSummary} from '../../../src/cli/train';
+import {bufferIo, UsageError} from '../../../src/cli/progress';
+import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
+import {EpochRecord, makeSchedule, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
 import {TRAINING_MODES} from '../../../src/models/training_modes';
 
 /** Big-endian IDX file: magic, dimensions, then the bytes. */
@@ -493,6 +494,31 @@ describe('cli (node): pieces', () => {
     const c = makeSchedule(config({schedule: 'constant'}), 10);
     expect(c(99)).toBe(0.1);
     expect(() => makeSchedule(config({schedule: 'cosine', warmupEpochs: 10}), 10)).toThrowError(/warmup/);
+  });
+
+  it('numeric settings: one table of domains for the parsers, train() and saved configurations', async () => {
+    const cases: Array<[string, NumberDomain, number|null]> = [
+      ['0.9', NUMBER_DOMAINS.momentum, 0.9], ['1', NUMBER_DOMAINS.momentum, null], ['1.5', NUMBER_DOMAINS.momentum, null],
+      ['0', NUMBER_DOMAINS.momentum, 0], ['1e-3', NUMBER_DOMAINS.lr, 1e-3], ['0', NUMBER_DOMAINS.lr, null],
+      ['Infinity', NUMBER_DOMAINS.lr, null], ['NaN', NUMBER_DOMAINS.weightDecay, null], [' ', NUMBER_DOMAINS.lr, null],
+      ['12', NUMBER_DOMAINS.epochs, 12], ['1e3', NUMBER_DOMAINS.epochs, null], ['0x10', NUMBER_DOMAINS.batch, null],
+      ['-3', NUMBER_DOMAINS.seed, -3], ['99999999999999999999', NUMBER_DOMAINS.seed, null], ['0', NUMBER_DOMAINS.limitTrain, 0],
+    ];
+    for (const [text, domain, expected] of cases) {
+      expect(parseNumber(text, domain)).withContext(`${text} in ${describeDomain(domain)}`).toBe(expected);
+    }
+    expect(describeDomain(NUMBER_DOMAINS.momentum)).toBe('a finite number in [0, 1)');
+    expect(describeDomain(NUMBER_DOMAINS.lr)).toBe('a finite number > 0');
+    expect(describeDomain(NUMBER_DOMAINS.epochs)).toBe('a positive integer');
+    expect(describeDomain(NUMBER_DOMAINS.limitTest)).toBe('an integer ≥ 0');
+    expect(numberProblem(config({}), ['limitTrain', 'limitTest', 'trainEvalSize'])).toBeNull();
+    expect(numberProblem(config({momentum: 1.5}))).toBe('--momentum is 1.5: expected a finite number in [0, 1)');
+    expect(numberProblem(config({lr: Infinity}))).toBe('--lr is Infinity: expected a finite number > 0');
+    // train() itself refuses (programmatic use, reproduce), before making any folder
+    const out = path.join(os.tmpdir(), `fg-never-${process.pid}`);
+    await expectAsync(train({...config({weightDecay: -1}), out, resume: false, quiet: true, stopAfterEpoch: null}, bufferIo()))
+        .toBeRejectedWithError(UsageError, /--weight-decay is -1: expected a finite number ≥ 0/);
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('paper Table 3 has every mode for the three columns', () => {
