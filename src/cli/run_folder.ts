@@ -48,7 +48,7 @@ export function makeFolders(dir: string, what: string, option: string): string[]
       made.push(p);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' && fs.statSync(p).isDirectory()) {
+      if (code === 'EEXIST' && isFolder(p)) {
         continue;  // made meanwhile by another process
       }
       removeEmptyFolders(made);
@@ -59,6 +59,14 @@ export function makeFolders(dir: string, what: string, option: string): string[]
     }
   }
   return made;
+}
+
+function isFolder(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Removes `folders` (innermost first) as long as they are empty; leaves the rest. */

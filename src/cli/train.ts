@@ -372,16 +372,16 @@ async function epochFailure(model: tfl.LayersModel, epoch: number, steps: number
                             out: string): Promise<string|null> {
   const kept = epoch > 1 ? `the checkpoint of epoch ${epoch - 1} in ${path.join(out, CHECKPOINT_DIR)} is kept` :
                            'no checkpoint was saved';
+  const retry = `Start a new run (another --out, without --resume, which keeps the run's settings) with a smaller ` +
+      `--lr (was ${config.lr}).`;
   const bad = await nonFiniteWeights(model);
   if (bad.length > 0) {
     return `epoch ${epoch}: the weights became non-finite (NaN or ±Infinity in ${bad.slice(0, 3).join(', ')}` +
-        `${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}): training diverged, so the run stopped; ${kept}. ` +
-        `Train again (without --resume) with a smaller --lr (was ${config.lr}).`;
+        `${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}): training diverged, so the run stopped; ${kept}. ${retry}`;
   }
   if (steps > 0 && skipped >= steps) {
     return `epoch ${epoch}: skipped all ${steps} steps (the loss or its gradient estimate was non-finite at each), ` +
-        `so nothing was trained and the run stopped; ${kept}. Train again (without --resume) with a smaller --lr ` +
-        `(was ${config.lr}).`;
+        `so nothing was trained and the run stopped; ${kept}. ${retry}`;
   }
   return null;
 }
