@@ -18,6 +18,7 @@ import {PAPER_TABLE3} from '../../../src/cli/paper_results';
 import {curvesSvg, niceTicks} from '../../../src/cli/plot';
 import {bufferIo, UsageError} from '../../../src/cli/progress';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
+import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
 import {EpochRecord, makeSchedule, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
 import {TRAINING_MODES} from '../../../src/models/training_modes';
 
@@ -519,6 +520,41 @@ describe('cli (node): pieces', () => {
     await expectAsync(train({...config({weightDecay: -1}), out, resume: false, quiet: true, stopAfterEpoch: null}, bufferIo()))
         .toBeRejectedWithError(UsageError, /--weight-decay is -1: expected a finite number ≥ 0/);
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('run folders: made level by level (the levels made are removed on failure); locked by pid', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-lock-'));
+    const handlers = process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('exit');
+    try {
+      const deep = path.join(root, 'a', 'b', 'c');
+      expect(makeFolders(deep, 'the run folder', '--out')).toEqual([path.join(root, 'a'), path.join(root, 'a', 'b'), deep]);
+      expect(makeFolders(deep, 'the run folder', '--out')).toEqual([]);
+      fs.writeFileSync(path.join(root, 'file'), '');
+      expect(() => makeFolders(path.join(root, 'file', 'x'), 'the run folder', '--out'))
+          .toThrowError(UsageError, /cannot create the run folder .*file\/x: .*file is a file, not a folder; choose another --out/);
+      removeEmptyFolders([path.join(root, 'a'), path.join(root, 'a', 'b'), deep]);
+      expect(fs.existsSync(path.join(root, 'a'))).toBe(false);
+
+      const notes: string[] = [];
+      const lock = lockRunFolder(root, '--out', l => notes.push(l));
+      expect(fs.readFileSync(lock.file, 'utf8')).toBe(`${process.pid}\n`);
+      expect(() => lockRunFolder(root, '--out', l => notes.push(l)))
+          .toThrowError(UsageError, new RegExp(`in use by process ${process.pid} \\(lock file ${lock.file}\\)`));
+      lock.release();
+      lock.release();  // idempotent
+      expect(fs.existsSync(lock.file)).toBe(false);
+      // A lock file without a pid is being written when fresh (held), stale when old (taken over).
+      fs.writeFileSync(lock.file, '');
+      expect(() => lockRunFolder(root, '--out', l => notes.push(l))).toThrowError(UsageError, /in use by process \(unknown\)/);
+      fs.utimesSync(lock.file, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+      lockRunFolder(root, '--out', l => notes.push(l)).release();
+      expect(notes).toEqual([`note: removed a stale lock ${lock.file} of process (unknown), which has ended.`]);
+      expect(fs.existsSync(lock.file)).toBe(false);
+      // released locks leave no handlers behind
+      expect(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('exit')).toBe(handlers);
+    } finally {
+      fs.rmSync(root, {recursive: true, force: true});
+    }
   });
 
   it('paper Table 3 has every mode for the three columns', () => {
