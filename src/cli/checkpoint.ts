@@ -13,6 +13,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
+import {ValueError} from '../errors';
+
 /** Name of the checkpoint folder inside a run folder. */
 export const CHECKPOINT_DIR = 'checkpoint';
 
@@ -66,22 +68,124 @@ export function fileSaveHandler(dir: string): tf.io.IOHandler {
   });
 }
 
-/** Reads `dir/model.json` and its weight files as ModelArtifacts (for `tf.io.fromMemory`). */
+/**
+ * The error of a damaged checkpoint file: names the file, says what is wrong with it, and how to go
+ * on (the checkpoint cannot be repaired: start the run over, or restore the file).
+ */
+export function damagedCheckpoint(file: string, what: string): ValueError {
+  const dir = path.dirname(path.resolve(file));
+  return new ValueError(`damaged checkpoint: ${path.resolve(file)} ${what}. The run cannot continue from it: ` +
+                        `delete ${dir} (or choose another --out) and train again without --resume, or restore ` +
+                        `the file from a copy.`);
+}
+
+function readFile(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw damagedCheckpoint(file, err.code === 'ENOENT' ? 'is missing' : `cannot be read (${err.code ?? err.message})`);
+  }
+}
+
+/** Parses a checkpoint's JSON file; a missing, unreadable or invalid one is a `damagedCheckpoint` error. */
+export function readJsonFile(file: string): unknown {
+  const text = readFile(file).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw damagedCheckpoint(file, `is not valid JSON (${text.length} characters; truncated or overwritten?)`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const BYTES: {[dtype: string]: number} = {float32: 4, int32: 4, bool: 1};
+
+/** Checks the weight specs of a manifest (`file` names its JSON file in errors). */
+function checkSpecs(file: string, key: string, specs: unknown): tf.io.WeightsManifestEntry[] {
+  if (!Array.isArray(specs)) {
+    throw damagedCheckpoint(file, `has no list '${key}' of weights`);
+  }
+  specs.forEach((spec: unknown, i) => {
+    const ok = isObject(spec) && typeof spec.name === 'string' && Array.isArray(spec.shape) &&
+        spec.shape.every(d => Number.isSafeInteger(d) && d >= 0) && typeof spec.dtype === 'string' &&
+        BYTES[spec.dtype] != null && spec.quantization == null;
+    if (!ok) {
+      throw damagedCheckpoint(file, `has a malformed entry ${i} in '${key}' (expected {name, shape, dtype} of ` +
+                                        `dtype float32, int32 or bool): ${JSON.stringify(spec)}`);
+    }
+  });
+  return specs as tf.io.WeightsManifestEntry[];
+}
+
+/** Bytes of the tensors of `specs` (checked by `checkSpecs`). */
+function specBytes(specs: tf.io.WeightsManifestEntry[]): number {
+  return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * BYTES[s.dtype], 0);
+}
+
+/** Throws unless `bytes` (read from `binFile`) is exactly what `jsonFile` describes. */
+function checkSize(binFile: string, bytes: number, jsonFile: string, expected: number): void {
+  if (bytes !== expected) {
+    throw damagedCheckpoint(binFile, `has ${bytes} bytes, but ${path.resolve(jsonFile)} describes ${expected} bytes ` +
+                                         `(${bytes < expected ? 'truncated' : 'trailing bytes'})`);
+  }
+}
+
+/**
+ * Throws if a float32 tensor of `specs` in `data` holds NaN or ±Infinity (the run had diverged when
+ * it was saved: resuming it would skip every step).
+ */
+export function checkFinite(file: string, data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): void {
+  let offset = 0;
+  for (const spec of specs) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    if (spec.dtype === 'float32') {
+      const values = new Float32Array(data, offset, size);
+      const bad = values.findIndex(v => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw damagedCheckpoint(file, `holds non-finite values (${values[bad]} at index ${bad} of '${spec.name}'): ` +
+                                          'the run had diverged when it was saved');
+      }
+    }
+    offset += size * BYTES[spec.dtype];
+  }
+}
+
+/**
+ * Reads `dir/model.json` and its weight files as ModelArtifacts (for `tf.io.fromMemory`), checking
+ * that the JSON has the LayersModel fields and that each weight file has exactly the bytes its
+ * manifest describes: a damaged checkpoint is an error naming the file.
+ */
 export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
-  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as ModelJson;
+  const jsonFile = path.join(dir, 'model.json');
+  const json = readJsonFile(jsonFile);
+  if (!isObject(json) || !isObject(json.modelTopology)) {
+    throw damagedCheckpoint(jsonFile, 'has no \'modelTopology\' object (not a tfjs LayersModel model.json)');
+  }
+  if (!Array.isArray(json.weightsManifest)) {
+    throw damagedCheckpoint(jsonFile, 'has no \'weightsManifest\' list (not a tfjs LayersModel model.json)');
+  }
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
-  for (const group of json.weightsManifest) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      buffers.push(fs.readFileSync(path.join(dir, p)));
+  json.weightsManifest.forEach((group: unknown, g) => {
+    if (!isObject(group) || !Array.isArray(group.paths) || group.paths.length === 0 ||
+        !group.paths.every(p => typeof p === 'string')) {
+      throw damagedCheckpoint(jsonFile, `has a malformed weightsManifest[${g}] (expected {paths, weights})`);
     }
-  }
+    const groupSpecs = checkSpecs(jsonFile, `weightsManifest[${g}].weights`, group.weights);
+    const files = (group.paths as string[]).map(p => path.join(dir, p));
+    const data = files.map(readFile);
+    checkSize(files.length === 1 ? files[0] : files.join(' + '), data.reduce((a, b) => a + b.byteLength, 0),
+              jsonFile, specBytes(groupSpecs));
+    specs.push(...groupSpecs);
+    buffers.push(...data);
+  });
   return {
     modelTopology: json.modelTopology,
-    format: json.format,
-    generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy,
+    format: json.format as string|undefined,
+    generatedBy: json.generatedBy as string|undefined,
+    convertedBy: json.convertedBy as string|null|undefined,
     weightSpecs: specs,
     weightData: toArrayBuffer(Buffer.concat(buffers)),
   };
@@ -89,30 +193,41 @@ export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
 
 /** Loads a model saved by `fileSaveHandler` (its custom layers must be registered: import the library). */
 export async function loadModel(dir: string): Promise<tfl.LayersModel> {
-  return tfl.loadLayersModel(tf.io.fromMemory(readModelArtifacts(dir)));
+  const artifacts = readModelArtifacts(dir);
+  try {
+    return await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (e) {
+    throw damagedCheckpoint(path.join(dir, 'model.json'), `does not describe a loadable model (${(e as Error).message})`);
+  }
 }
 
-/** The weights of `dir/model.json` by (original) name, for `model.loadWeights`. The caller disposes them. */
+/**
+ * The weights of `dir/model.json` by (original) name, for `model.loadWeights`, after checking that
+ * they are finite. The caller disposes them.
+ */
 export function readModelWeights(dir: string): tf.NamedTensorMap {
   const a = readModelArtifacts(dir);
-  return tf.io.decodeWeights(a.weightData as ArrayBuffer, a.weightSpecs ?? []);
+  const data = a.weightData as ArrayBuffer;
+  checkFinite(path.join(dir, 'weights.bin'), data, a.weightSpecs ?? []);
+  return tf.io.decodeWeights(data, a.weightSpecs ?? []);
 }
 
-const BYTES: {[dtype: string]: number} = {float32: 4, int32: 4, bool: 1};
-
-/** Decodes tensors encoded by `tf.io.encodeWeights` IN ORDER (names may repeat; no quantization). */
+/**
+ * Decodes tensors encoded by `tf.io.encodeWeights` IN ORDER (names may repeat; no quantization).
+ * `data` must hold exactly the tensors of `specs` (checked by the caller).
+ */
 export function decodeOrdered(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): NamedTensor[] {
   let offset = 0;
   return specs.map(spec => {
     const size = spec.shape.reduce((a, b) => a * b, 1);
     const bytes = BYTES[spec.dtype];
     if (bytes == null || spec.quantization != null) {
-      throw new Error(`checkpoint: cannot decode weight '${spec.name}' of dtype ${spec.dtype}.`);
+      throw new ValueError(`checkpoint: cannot decode weight '${spec.name}' of dtype ${spec.dtype}.`);
     }
     const chunk = data.slice(offset, offset + size * bytes);
     offset += size * bytes;
     if (chunk.byteLength !== size * bytes) {
-      throw new Error(`checkpoint: optimizer.bin is too short for weight '${spec.name}'.`);
+      throw new ValueError(`checkpoint: the data is too short for weight '${spec.name}'.`);
     }
     const values = spec.dtype === 'float32' ? new Float32Array(chunk) :
         spec.dtype === 'int32' ? new Int32Array(chunk) : new Uint8Array(chunk);
@@ -169,17 +284,61 @@ export function hasCheckpoint(runDir: string): boolean {
   return fs.existsSync(path.join(final, 'state.json'));
 }
 
-/** Reads the state of the checkpoint in `runDir` (no tensors). */
-export function readCheckpointState<State>(runDir: string): State {
-  return JSON.parse(fs.readFileSync(path.join(runDir, CHECKPOINT_DIR, 'state.json'), 'utf8')) as State;
+/**
+ * Reads the state of the checkpoint in `runDir` (no tensors). `check` validates it (throwing a
+ * message for `damagedCheckpoint`); invalid JSON or a failed check names state.json.
+ */
+export function readCheckpointState<State>(runDir: string, check?: (state: unknown) => string|null): State {
+  const file = path.join(runDir, CHECKPOINT_DIR, 'state.json');
+  const state = readJsonFile(file);
+  const problem = check?.(state) ?? null;
+  if (problem != null) {
+    throw damagedCheckpoint(file, problem);
+  }
+  return state as State;
 }
 
-/** Reads the checkpoint in `runDir`: its state, the optimizer's weights and the model's. */
-export function loadCheckpoint<State>(runDir: string): CheckpointContents<State> {
+/** Reads and checks `optimizer.json` + `optimizer.bin` of the checkpoint folder `dir` (host only). */
+function readOptimizerData(dir: string): {data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]} {
+  const jsonFile = path.join(dir, 'optimizer.json');
+  const binFile = path.join(dir, 'optimizer.bin');
+  const json = readJsonFile(jsonFile);
+  const specs = checkSpecs(jsonFile, 'weights', isObject(json) ? json.weights : undefined);
+  const data = toArrayBuffer(readFile(binFile));
+  checkSize(binFile, data.byteLength, jsonFile, specBytes(specs));
+  checkFinite(binFile, data, specs);
+  return {data, specs};
+}
+
+/** A checkpoint read and checked on the host: no tensors yet (`decodeCheckpoint` makes them). */
+export interface CheckpointData<State> {
+  state: State;
+  model: {data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]};
+  optimizer: {data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]};
+}
+
+/**
+ * Reads the checkpoint in `runDir` and checks every file: the state (validated by `check`, see
+ * `readCheckpointState`), JSON files with the expected fields, binary files of exactly the size
+ * their JSON describes, finite values. A damaged checkpoint is an error that names the file, found
+ * before any tensor is made.
+ */
+export function readCheckpoint<State>(runDir: string, check?: (state: unknown) => string|null): CheckpointData<State> {
   const dir = path.join(runDir, CHECKPOINT_DIR);
-  const state = readCheckpointState<State>(runDir);
-  const opt = JSON.parse(fs.readFileSync(path.join(dir, 'optimizer.json'), 'utf8')) as
-      {weights: tf.io.WeightsManifestEntry[]};
-  const optimizerWeights = decodeOrdered(toArrayBuffer(fs.readFileSync(path.join(dir, 'optimizer.bin'))), opt.weights);
-  return {state, optimizerWeights, modelWeights: readModelWeights(dir)};
+  const state = readCheckpointState<State>(runDir, check);
+  const model = readModelArtifacts(dir);
+  const modelData = model.weightData as ArrayBuffer;
+  checkFinite(path.join(dir, 'weights.bin'), modelData, model.weightSpecs ?? []);
+  return {state, model: {data: modelData, specs: model.weightSpecs ?? []}, optimizer: readOptimizerData(dir)};
+}
+
+/** The tensors of a checkpoint read by `readCheckpoint` (the caller disposes them). */
+export function decodeCheckpoint<State>(c: CheckpointData<State>): CheckpointContents<State> {
+  const modelWeights = tf.io.decodeWeights(c.model.data, c.model.specs);
+  return {state: c.state, optimizerWeights: decodeOrdered(c.optimizer.data, c.optimizer.specs), modelWeights};
+}
+
+/** Reads, checks and decodes the checkpoint in `runDir` (`readCheckpoint` + `decodeCheckpoint`). */
+export function loadCheckpoint<State>(runDir: string, check?: (state: unknown) => string|null): CheckpointContents<State> {
+  return decodeCheckpoint(readCheckpoint<State>(runDir, check));
 }

@@ -12,11 +12,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import {loadDataset} from '../data/files';
 import {toTensors} from '../data/normalize';
 import {DatasetName} from '../data/split';
+import {ValueError} from '../errors';
 import '../layers';  // registers the LocalMixer layers for deserialization
 import {setUpBackend} from './backend';
-import {CHECKPOINT_DIR, loadModel} from './checkpoint';
+import {CHECKPOINT_DIR, damagedCheckpoint, loadModel, readJsonFile} from './checkpoint';
 import {Io, UsageError} from './progress';
-import {checkDataset, evaluate, RunState} from './train';
+import {checkDataset, evaluate, RunState, runStateProblem} from './train';
 
 /** Options of `eval`. */
 export interface EvalOptions {
@@ -50,8 +51,15 @@ function locate(dir: string): {modelDir: string, state: RunState|null} {
   for (const c of candidates) {
     if (fs.existsSync(path.join(c, 'model.json'))) {
       const statePath = path.join(c, 'state.json');
-      const state = fs.existsSync(statePath) ? JSON.parse(fs.readFileSync(statePath, 'utf8')) as RunState : null;
-      return {modelDir: c, state};
+      if (!fs.existsSync(statePath)) {
+        return {modelDir: c, state: null};
+      }
+      const state = readJsonFile(statePath);
+      const problem = runStateProblem(state);
+      if (problem != null) {
+        throw damagedCheckpoint(statePath, problem);
+      }
+      return {modelDir: c, state: state as RunState};
     }
   }
   throw new UsageError(`--model-dir ${path.resolve(dir)}: no saved model (looked for ${candidates.map(c => path.join(c, 'model.json')).join(' and ')}).`);
@@ -70,6 +78,13 @@ export async function evalRun(opts: EvalOptions, io: Io): Promise<EvalResult> {
   const limitTest = opts.limitTest ?? state?.config.limitTest ?? null;
   const {test: split} = loadDataset(data, {dir: dataDir, limit: {train: 0, ...(limitTest != null ? {test: limitTest} : {})}});
   const model = await loadModel(modelDir);
+  const [, h, w, c] = model.inputs[0].shape;
+  if (h !== split.height || w !== split.width || c !== split.channels) {
+    model.dispose();
+    throw new ValueError(`the model in ${modelDir} takes ${h}×${w}×${c} images, but the ${data} test images ` +
+                         `(${dataDir ?? 'default folder'}) are ${split.height}×${split.width}×${split.channels}: ` +
+                         'evaluate it on the data set it was trained on (--data, --data-dir).');
+  }
   const test = toTensors(split, {dataset: data}) as {xs: Tensor4D, ys: Tensor2D};
   try {
     const r = await evaluate(model, test.xs, test.ys);

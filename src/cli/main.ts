@@ -13,48 +13,21 @@ import {TRAINING_MODES} from '../models/training_modes';
 import {version} from '../version';
 import {CLI_BACKENDS} from './backend';
 import {evalRun} from './eval';
+import {describeDomain, NUMBER_DOMAINS, NumberDomain, NumericSetting, parseNumber} from './numbers';
 import {Io, processIo, UsageError} from './progress';
 import {parseModels, parseModes, reproduce} from './reproduce';
 import {CLI_DATASETS, CLI_PRESETS, defaultOut, defaultPreset, SCHEDULES, timestamp, train, TrainConfig} from './train';
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1) {
-    throw new InvalidArgumentError('expected a positive integer.');
-  }
-  return n;
-}
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) {
-    throw new InvalidArgumentError('expected an integer ≥ 0.');
-  }
-  return n;
-}
-
-function integer(v: string): number {
-  const n = Number(v);
-  if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n)) {
-    throw new InvalidArgumentError('expected an integer.');
-  }
-  return n;
-}
-
-function nonNegativeNumber(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw new InvalidArgumentError('expected a finite number ≥ 0.');
-  }
-  return n;
-}
-
-function positiveNumber(v: string): number {
-  const n = nonNegativeNumber(v);
-  if (n === 0) {
-    throw new InvalidArgumentError('expected a number > 0.');
-  }
-  return n;
+/** A commander parser of a numeric option with the domain of `setting` (one table for all: numbers.ts). */
+function numberOf(setting: NumericSetting): (v: string) => number {
+  const domain: NumberDomain = NUMBER_DOMAINS[setting];
+  return (v: string) => {
+    const n = parseNumber(v, domain);
+    if (n == null) {
+      throw new InvalidArgumentError(`expected ${describeDomain(domain)}.`);
+    }
+    return n;
+  };
 }
 
 /** The options `train` and `reproduce` share (training settings). */
@@ -62,20 +35,20 @@ function addTrainingOptions(cmd: Command): Command {
   return cmd
       .addOption(new Option('--data <name>', 'data set').choices(CLI_DATASETS).default('mnist'))
       .option('--data-dir <dir>', 'folder of the data files (default: the loader\'s; see README)')
-      .option('--epochs <n>', 'epochs', positiveInt, 1)
-      .option('--batch <n>', 'batch size', positiveInt, 128)
-      .option('--lr <x>', 'peak learning rate', positiveNumber, 0.01)
+      .option('--epochs <n>', 'epochs', numberOf('epochs'), 1)
+      .option('--batch <n>', 'batch size', numberOf('batch'), 128)
+      .option('--lr <x>', 'peak learning rate', numberOf('lr'), 0.01)
       .addOption(new Option('--schedule <name>', 'learning-rate schedule over epochs·steps (optax semantics)')
                      .choices(SCHEDULES).default('linear'))
-      .option('--warmup-epochs <n>', 'linear warmup from 0, in epochs (may be fractional)', nonNegativeNumber, 0)
-      .option('--momentum <x>', 'SGD momentum (0: plain SGD)', nonNegativeNumber, 0.9)
-      .option('--weight-decay <x>', 'weight decay added to weight-matrix gradients', nonNegativeNumber, 1e-4)
+      .option('--warmup-epochs <n>', 'linear warmup from 0, in epochs (may be fractional)', numberOf('warmupEpochs'), 0)
+      .option('--momentum <x>', 'SGD momentum in [0, 1) (0: plain SGD)', numberOf('momentum'), 0.9)
+      .option('--weight-decay <x>', 'weight decay added to weight-matrix gradients', numberOf('weightDecay'), 1e-4)
       .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
-      .option('--seed <n>', 'seed of the initial weights, the perturbations and the shuffling', integer, 0)
-      .option('--limit-train <n>', 'use only the first N training examples', nonNegativeInt)
-      .option('--limit-test <n>', 'use only the first N test examples', nonNegativeInt)
+      .option('--seed <n>', 'seed of the initial weights, the perturbations and the shuffling', numberOf('seed'), 0)
+      .option('--limit-train <n>', 'use only the first N training examples', numberOf('limitTrain'))
+      .option('--limit-test <n>', 'use only the first N test examples', numberOf('limitTest'))
       .option('--train-eval-size <n>',
-              'train error on the first N training examples (default: as many as the test set has)', positiveInt)
+              'train error on the first N training examples (default: as many as the test set has)', numberOf('trainEvalSize'))
       .option('--verbose', 'print stack traces of errors');
 }
 
@@ -136,7 +109,7 @@ function program(io: Io, result: {code: number}): Command {
       .addOption(new Option('--mode <mode>', 'training mode').choices(TRAINING_MODES).default('LG-FG-A'))
       .option('--out <dir>', 'run folder (default: runs/<data>-<model>-<mode>-<timestamp>)')
       .option('--resume', 'continue the run in --out from its checkpoint')
-      .option('--stop-after-epoch <k>', 'stop after k epochs are done, as if interrupted (resume with --resume)', nonNegativeInt)
+      .option('--stop-after-epoch <k>', 'stop after k epochs are done, as if interrupted (resume with --resume)', numberOf('stopAfterEpoch'))
       .option('--quiet', 'no progress bar and no per-epoch lines')
       .action(async (o: Record<string, unknown>) => {
         try {
@@ -165,7 +138,7 @@ function program(io: Io, result: {code: number}): Command {
       .requiredOption('--model-dir <dir>', 'run folder (or its checkpoint folder)')
       .addOption(new Option('--data <name>', 'data set (default: the run\'s)').choices(CLI_DATASETS))
       .option('--data-dir <dir>', 'folder of the data files (default: the run\'s)')
-      .option('--limit-test <n>', 'use only the first N test examples (default: the run\'s)', nonNegativeInt)
+      .option('--limit-test <n>', 'use only the first N test examples (default: the run\'s)', numberOf('limitTest'))
       .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
       .option('--json', 'print the result as JSON')
       .option('--verbose', 'print stack traces of errors')

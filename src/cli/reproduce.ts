@@ -13,7 +13,8 @@ import {TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {PAPER_EPOCHS, paperResult} from './paper_results';
 import {CHECKPOINT_DIR} from './checkpoint';
 import {formatSeconds, Io, UsageError} from './progress';
-import {checkMode, checkPreset, RUN_FILES, train, TrainConfig, TrainSummary} from './train';
+import {makeFolders} from './run_folder';
+import {checkMode, checkPreset, checkTrainNumbers, RUN_FILES, train, TrainConfig, TrainSummary} from './train';
 
 /** Options of `reproduce`: the shared training settings, the models and modes, and the outputs. */
 export interface ReproduceOptions extends Omit<TrainConfig, 'model'|'mode'> {
@@ -33,7 +34,7 @@ export interface ReproduceOptions extends Omit<TrainConfig, 'model'|'mode'> {
 function finishedRun(runDir: string, epochs: number): TrainSummary|null {
   try {
     const s = JSON.parse(fs.readFileSync(path.join(runDir, RUN_FILES.summary), 'utf8')) as TrainSummary;
-    return s.finished && s.epochs === epochs ? s : null;
+    return s.finished && s.epochs === epochs && s.failure == null ? s : null;
   } catch {
     return null;
   }
@@ -130,8 +131,12 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
 export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutcome[]> {
   const started = new Date();
   const outcomes: RunOutcome[] = [];
+  opts.models.forEach(checkPreset);
+  opts.modes.forEach(checkMode);
+  checkTrainNumbers({...opts, model: opts.models[0], mode: opts.modes[0]});
+  // Fail fast where the table cannot be written (no recursive mkdir: it never returns under /proc).
+  makeFolders(path.dirname(path.resolve(opts.out)), 'the folder of the table', '--out');
   const write = (complete: boolean) => {
-    fs.mkdirSync(path.dirname(path.resolve(opts.out)), {recursive: true});
     fs.writeFileSync(opts.out, resultsMarkdown(opts, outcomes, started, complete));
   };
   write(false);

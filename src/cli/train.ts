@@ -17,19 +17,22 @@ import * as seedrandom from 'seedrandom';
 import {LearningRateScheduler} from '../callbacks/learning_rate_scheduler';
 import {forwardGradient} from '../callbacks/forward_gradient_callback';
 import {loadDataset} from '../data/files';
-import {toTensors} from '../data/normalize';
+import {normalizationOf, toTensors} from '../data/normalize';
 import {permutation} from '../data/random';
 import {DatasetName, gatherSplit, ImageSplit, sliceSplit} from '../data/split';
+import {ValueError} from '../errors';
 import {softmaxCrossEntropy} from '../losses/local_cross_entropy';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {compileLocalMixer, localMixerTargets, TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constant, linearDecay, Schedule, warmupCosineDecay} from '../optimizers/schedules';
 import {checkBackend, CliBackend, setUpBackend} from './backend';
-import {hasCheckpoint, loadCheckpoint, readCheckpointState, saveCheckpoint} from './checkpoint';
+import {CheckpointData, CHECKPOINT_DIR, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
+import {numberProblem} from './numbers';
 import {PAPER_EPOCHS, paperResult} from './paper_results';
 import {curvesSvg, Reference} from './plot';
 import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
+import {lockRunFolder, makeFolders, removeEmptyFolders} from './run_folder';
 
 /** The data sets of the CLI. */
 export const CLI_DATASETS: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10'];
@@ -143,6 +146,11 @@ export interface TrainSummary {
   backend: string;
   paper: {test: number, train: number, epochs: number}|null;
   date: string;
+  /**
+   * Why the run failed, or null: its weights became non-finite, or an epoch skipped every step (then
+   * the run stopped after that epoch, whose checkpoint was not saved).
+   */
+  failure: string|null;
 }
 
 /** `log.jsonl` etc. file names in a run folder. */
@@ -280,25 +288,136 @@ function resumeConfig(opts: TrainOptions, saved: TrainConfig, io: Io): TrainConf
     }
     if (RESUME_OVERRIDABLE.has(key)) {
       (config as unknown as Record<string, unknown>)[key] = opts[key];
-      if (key === 'epochs' && !opts.quiet) {
+      if (key === 'epochs') {
         io.err(`note: --epochs ${opts.epochs} (was ${saved.epochs}): the learning-rate schedule is recomputed over the new total.`);
       }
-    } else if (!opts.quiet) {
+    } else {
+      // Always printed (also with --quiet): the run does not do what the command line asked.
       io.err(`note: --resume keeps the checkpoint's ${key} = ${JSON.stringify(saved[key])} (ignoring ${JSON.stringify(opts[key])}).`);
     }
   }
   return config;
 }
 
-/** Runs `train` and returns its summary. Throws UsageError / ValueError on bad input. */
+const TRAIN_CONFIG_TYPES: Readonly<Record<keyof TrainConfig, 'string'|'number'|'string?'|'number?'>> = {
+  data: 'string', dataDir: 'string?', model: 'string', mode: 'string', epochs: 'number', batch: 'number', lr: 'number',
+  schedule: 'string', warmupEpochs: 'number', momentum: 'number', weightDecay: 'number', backend: 'string',
+  seed: 'number', limitTrain: 'number?', limitTest: 'number?', trainEvalSize: 'number?',
+};
+const OPTIONAL_NUMBERS = ['limitTrain', 'limitTest', 'trainEvalSize', 'stopAfterEpoch'] as const;
+
+/** Checks the numeric settings of a configuration (finite, in range, integers where meant). */
+export function checkTrainNumbers(config: TrainConfig&{stopAfterEpoch?: number|null}): void {
+  const problem = numberProblem(config, OPTIONAL_NUMBERS);
+  if (problem != null) {
+    throw new UsageError(`${problem}.`);
+  }
+}
+
+/** What is wrong with a checkpoint's `state.json` (a `RunState`), or null if nothing. */
+export function runStateProblem(state: unknown): string|null {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(state)) {
+    return 'is not a JSON object';
+  }
+  const config = state.config;
+  if (!isObject(config)) {
+    return 'has no \'config\' object';
+  }
+  if (state.version !== 1) {
+    return `has version ${JSON.stringify(state.version) ?? 'nothing'}, expected 1`;
+  }
+  for (const [key, type] of Object.entries(TRAIN_CONFIG_TYPES)) {
+    const v = config[key];
+    const ok = type.endsWith('?') ? v === null || typeof v === type.slice(0, -1) : typeof v === type;
+    if (!ok) {
+      return `has config.${key} = ${JSON.stringify(v) ?? 'nothing'}, expected a ${type.replace('?', ' or null')}`;
+    }
+  }
+  const numbers = numberProblem(config, OPTIONAL_NUMBERS);
+  if (numbers != null) {
+    return `has an invalid config: ${numbers}`;
+  }
+  for (const key of ['epoch', 'step'] as const) {
+    if (!Number.isSafeInteger(state[key]) || (state[key] as number) < 0) {
+      return `has '${key}' = ${JSON.stringify(state[key]) ?? 'nothing'}, expected an integer ≥ 0`;
+    }
+  }
+  if (!isObject(state.shuffleRng)) {
+    return 'has no \'shuffleRng\' object';
+  }
+  if (!Array.isArray(state.history) || state.history.length !== state.epoch || !state.history.every(isObject)) {
+    return `has a 'history' that is not a list of ${state.epoch} epoch record(s)`;
+  }
+  if (typeof state.seconds !== 'number' || !Number.isFinite(state.seconds)) {
+    return 'has no finite \'seconds\'';
+  }
+  return null;
+}
+
+/** Names of the model's weights that hold NaN or ±Infinity (one host read; called between epochs). */
+async function nonFiniteWeights(model: tfl.LayersModel): Promise<string[]> {
+  const weights = model.weights;
+  const finite = tf.tidy(() => tf.stack(weights.map(w => tf.min(tf.cast(tf.isFinite(w.read()), 'float32')))));
+  const flags = await finite.data();
+  finite.dispose();
+  return weights.filter((_, i) => flags[i] !== 1).map(w => w.originalName);
+}
+
+/**
+ * Why epoch `epoch` (1-based, just trained: `steps` steps of which `skipped` were skipped) failed
+ * the run, or null: its weights are non-finite, or it skipped every step (nothing was trained).
+ */
+async function epochFailure(model: tfl.LayersModel, epoch: number, steps: number, skipped: number, config: TrainConfig,
+                            out: string): Promise<string|null> {
+  const kept = epoch > 1 ? `the checkpoint of epoch ${epoch - 1} in ${path.join(out, CHECKPOINT_DIR)} is kept` :
+                           'no checkpoint was saved';
+  const retry = `Start a new run (another --out, without --resume, which keeps the run's settings) with a smaller ` +
+      `--lr (was ${config.lr}).`;
+  const bad = await nonFiniteWeights(model);
+  if (bad.length > 0) {
+    return `epoch ${epoch}: the weights became non-finite (NaN or ±Infinity in ${bad.slice(0, 3).join(', ')}` +
+        `${bad.length > 3 ? ` and ${bad.length - 3} more` : ''}): training diverged, so the run stopped; ${kept}. ${retry}`;
+  }
+  if (steps > 0 && skipped >= steps) {
+    return `epoch ${epoch}: skipped all ${steps} steps (the loss or its gradient estimate was non-finite at each), ` +
+        `so nothing was trained and the run stopped; ${kept}. ${retry}`;
+  }
+  return null;
+}
+
+/**
+ * Runs `train` and returns its summary. Throws UsageError / ValueError on bad input (a damaged
+ * checkpoint is a ValueError naming the file), and a ValueError after writing the summary when the
+ * run failed (see `TrainSummary.failure`). The run folder is locked while the run writes in it.
+ */
 export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
   const out = opts.out;
+  if (!opts.resume) {
+    checkTrainNumbers(opts);
+  }
+  // The folder is made (fail fast where it cannot be) and locked before anything in it is read.
+  const made = makeFolders(out, 'the run folder', '--out');
+  const lock = lockRunFolder(out, '--out', line => io.err(line));
+  try {
+    return await trainLocked(opts, io);
+  } finally {
+    lock.release();
+    removeEmptyFolders(made);  // a run that failed before writing anything leaves no folder behind
+  }
+}
+
+async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
+  const out = opts.out;
   let config: TrainConfig;
+  let saved: CheckpointData<RunState>|null = null;
   if (opts.resume) {
     if (!hasCheckpoint(out)) {
       throw new UsageError(`--resume: no checkpoint in ${path.resolve(out)} (expected ${path.join(out, 'checkpoint', 'state.json')}).`);
     }
-    config = resumeConfig(opts, readCheckpointState<RunState>(out).config, io);
+    // Every file of the checkpoint is read and checked first: a damaged one fails before anything else.
+    saved = readCheckpoint<RunState>(out, runStateProblem);
+    config = resumeConfig(opts, saved.state.config, io);
   } else {
     if (hasCheckpoint(out)) {
       throw new UsageError(`${path.resolve(out)} already holds a run: continue it with --resume, or choose another --out.`);
@@ -314,6 +433,8 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
   checkPreset(config.model);
   checkMode(config.mode);
   checkBackend(config.backend);
+  checkSchedule(config.schedule);
+  checkTrainNumbers(config);
   const backendInfo = await setUpBackend(config.backend);
 
   const limit: {train?: number, test?: number} = {};
@@ -327,12 +448,18 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
   if (trainSplit.count === 0 || testSplit.count === 0) {
     throw new UsageError(`${config.data}: no training or test examples (train ${trainSplit.count}, test ${testSplit.count}).`);
   }
+  // Everything that would otherwise fail only after the first epoch is checked before training.
+  const shape = (s: ImageSplit) => `${s.height}×${s.width}×${s.channels}`;
+  if (shape(trainSplit) !== shape(testSplit)) {
+    throw new ValueError(`${config.data}: training images are ${shape(trainSplit)} but test images are ` +
+                         `${shape(testSplit)}: both splits must come from the same data set (--data-dir).`);
+  }
+  normalizationOf(config.data, trainSplit.channels);
   const stepsPerEpoch = Math.max(1, Math.floor(trainSplit.count / config.batch));
   const usedPerEpoch = Math.min(trainSplit.count, stepsPerEpoch * config.batch);
   const schedule = makeSchedule(config, stepsPerEpoch);
   const trainEvalCount = Math.min(trainSplit.count, config.trainEvalSize ?? testSplit.count);
 
-  fs.mkdirSync(out, {recursive: true});
   const model = buildModel(config, trainSplit);
   const optimizer = makeOptimizer(model, config);
   try {
@@ -340,12 +467,25 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
     let history: EpochRecord[] = [];
     let seconds = 0;
     let startEpoch = 0;
-    if (opts.resume) {
-      const resumed = loadCheckpoint<RunState>(out);
-      model.loadWeights(resumed.modelWeights);
-      await optimizer.setWeights(resumed.optimizerWeights);
-      tf.dispose(Object.values(resumed.modelWeights));
-      tf.dispose(resumed.optimizerWeights.map(w => w.tensor));
+    if (saved != null) {
+      const resumed = decodeCheckpoint(saved);
+      saved = null;  // the host copy is no longer needed
+      const dir = path.join(out, CHECKPOINT_DIR);
+      try {
+        try {
+          model.loadWeights(resumed.modelWeights);
+        } catch (e) {
+          throw damagedCheckpoint(path.join(dir, 'weights.bin'), `does not fit the ${config.model} model (${(e as Error).message})`);
+        }
+        try {
+          await optimizer.setWeights(resumed.optimizerWeights);
+        } catch (e) {
+          throw damagedCheckpoint(path.join(dir, 'optimizer.bin'), `does not fit the optimizer (${(e as Error).message})`);
+        }
+      } finally {
+        tf.dispose(Object.values(resumed.modelWeights));
+        tf.dispose(resumed.optimizerWeights.map(w => w.tensor));
+      }
       rng = seedrandom.alea('', {state: resumed.state.shuffleRng});
       history = resumed.state.history;
       seconds = resumed.state.seconds;
@@ -364,6 +504,7 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         `in mode ${config.mode} on ${config.data} (train ${trainSplit.count}, test ${testSplit.count}), ` +
         `${stepsPerEpoch} steps/epoch, backend ${backendInfo}, out ${out}` +
         (opts.resume ? `, from epoch ${startEpoch}` : ''));
+    let failure: string|null = null;
     try {
       for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
         if (opts.stopAfterEpoch != null && epoch >= opts.stopAfterEpoch) {
@@ -376,7 +517,9 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         const metrics = new RunningMetrics();
         const bar = new EpochProgress(opts.quiet ? null : io.barStream, `epoch ${epoch + 1}/${config.epochs}`, stepsPerEpoch);
         let lastLr = NaN;
-        let skipped = 0;
+        const skippedBefore = history[history.length - 1]?.skippedSteps ?? 0;
+        const stepBefore = optimizer.iterations;
+        let skipped = skippedBefore;
         try {
           await model.fit(xs, localMixerTargets(model, ys), {
             epochs: 1,
@@ -421,6 +564,10 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         };
         history.push(record);
         appendLog(out, record);
+        failure = await epochFailure(model, epoch + 1, step - stepBefore, skipped - skippedBefore, config, out);
+        if (failure != null) {
+          break;  // the checkpoint of the epoch before is kept
+        }
         const state: RunState = {version: 1, config, epoch: epoch + 1, step, shuffleRng: rng.state(), history, seconds};
         await saveCheckpoint(out, model, optimizer, state);
         say(`epoch ${epoch + 1}/${config.epochs}  loss ${record.loss.toFixed(4)}  train err ${record.trainError.toFixed(2)}%  ` +
@@ -445,6 +592,7 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
       seconds, backend: backendInfo,
       paper: paper == null ? null : {...paper, epochs: PAPER_EPOCHS[config.data]},
       date: new Date().toISOString(),
+      failure,
     };
     const refs: Reference[] = paper == null ? [] : [
       {label: `paper test ${paper.test.toFixed(2)}%`, value: paper.test, color: '#d62728'},
@@ -454,6 +602,9 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
                      curvesSvg(history, `${config.data} ${config.model} ${config.mode} (lr ${config.lr}, batch ${config.batch}, ` +
                                             `${config.schedule}, seed ${config.seed}, ${config.backend})`, refs));
     fs.writeFileSync(path.join(out, RUN_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
+    if (failure != null) {
+      throw new ValueError(failure);
+    }
     if (finished && last != null) {
       say(`done: test error ${last.testError.toFixed(2)}%, train error ${last.trainError.toFixed(2)}% after ${done} epoch(s), ` +
           `${formatSeconds(seconds)}; ${path.join(out, RUN_FILES.summary)}`);

@@ -130,7 +130,14 @@ function loadIdx(name: 'mnist'|'fashion-mnist', dir: string, limits: {train: num
           new ValueError(`${e.message} Files: ${images}, ${labels}.`) : e;
     }
   };
-  return {train: load('train'), test: load('test')};
+  const splits = {train: load('train'), test: load('test')};
+  const shape = (s: ImageSplit) => `${s.height}×${s.width}×${s.channels}`;
+  if (shape(splits.train) !== shape(splits.test)) {
+    throw new ValueError(`${name}: training images are ${shape(splits.train)} (${files.train[0]}) but test images are ` +
+                         `${shape(splits.test)} (${files.test[0]}): the files come from different data sets; put the ` +
+                         `four files of one data set in ${path.resolve(dir)}.`);
+  }
+  return splits;
 }
 
 function loadCifar10(dir: string, limits: {train: number; test: number}): DatasetSplits {

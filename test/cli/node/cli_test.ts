@@ -4,7 +4,8 @@
  * backend: train (log.jsonl, summary.json, curves.svg, checkpoint), exact resume, eval, reproduce,
  * and the errors of bad input.
  */
-import {spawnSync} from 'child_process';
+import {spawn, spawnSync} from 'child_process';
+import {createHash} from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -15,8 +16,10 @@ import {CHECKPOINT_DIR, loadModel} from '../../../src/cli/checkpoint';
 import {run} from '../../../src/cli/main';
 import {PAPER_TABLE3} from '../../../src/cli/paper_results';
 import {curvesSvg, niceTicks} from '../../../src/cli/plot';
-import {bufferIo} from '../../../src/cli/progress';
-import {EpochRecord, makeSchedule, TrainConfig, TrainSummary} from '../../../src/cli/train';
+import {bufferIo, UsageError} from '../../../src/cli/progress';
+import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
+import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
+import {EpochRecord, makeSchedule, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
 import {TRAINING_MODES} from '../../../src/models/training_modes';
 
 /** Big-endian IDX file: magic, dimensions, then the bytes. */
@@ -33,26 +36,27 @@ function idx(magic: number, dims: number[], bytes: Uint8Array): Uint8Array {
  * Writes an MNIST-format data set of `train` + `test` 28×28 images into `dir`: class c is a bright
  * horizontal bar at rows 2c+3..2c+5 plus seeded noise, so a model can learn it in a few steps.
  */
-function writeTinyMnist(dir: string, train: number, test: number): void {
+function writeTinyMnist(dir: string, train: number, test: number, testSide = 28, trainSide = 28): void {
   let s = 12345;
   const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  const make = (n: number) => {
-    const images = new Uint8Array(n * 784), labels = new Uint8Array(n);
+  const make = (n: number, side: number) => {
+    const size = side * side;
+    const images = new Uint8Array(n * size), labels = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const c = i % 10;
       labels[i] = c;
-      for (let p = 0; p < 784; p++) {
-        const row = Math.floor(p / 28);
+      for (let p = 0; p < size; p++) {
+        const row = Math.floor(p / side);
         const bar = row >= 2 * c + 3 && row <= 2 * c + 5;
-        images[i * 784 + p] = Math.min(255, Math.floor((bar ? 180 : 0) + 60 * rand()));
+        images[i * size + p] = Math.min(255, Math.floor((bar ? 180 : 0) + 60 * rand()));
       }
     }
     return {images, labels};
   };
-  const tr = make(train), te = make(test);
-  fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), idx(0x803, [train, 28, 28], tr.images));
+  const tr = make(train, trainSide), te = make(test, testSide);
+  fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), idx(0x803, [train, trainSide, trainSide], tr.images));
   fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), idx(0x801, [train], tr.labels));
-  fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), idx(0x803, [test, 28, 28], te.images));
+  fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), idx(0x803, [test, testSide, testSide], te.images));
   fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idx(0x801, [test], te.labels));
 }
 
@@ -73,7 +77,9 @@ describe('cli (node): tfjs-fg', () => {
   });
   afterAll(async () => {
     fs.rmSync(root, {recursive: true, force: true});
-    await tf.setBackend(previousBackend);
+    if (previousBackend != null) {  // none when only these specs run
+      await tf.setBackend(previousBackend);
+    }
   });
 
   /** Runs the CLI in-process; returns the exit code and the lines written. */
@@ -228,6 +234,222 @@ describe('cli (node): tfjs-fg', () => {
     expect(verbose.stderr).toMatch(/\n\s+at /);
   }, SLOW);
 
+  /** A run stopped after 1 of 2 epochs, made once; each spec that damages or resumes one gets a copy. */
+  let stoppedRun: Promise<string>|null = null;
+  async function copyOfStoppedRun(name: string): Promise<string> {
+    stoppedRun ??= (async () => {
+      const src = path.join(root, 'stopped');
+      const r = await cli('train', ...base(src), '--epochs', '2', '--seed', '5', '--quiet', '--stop-after-epoch', '1');
+      if (r.code !== 0) {
+        throw new Error(`the stopped run failed: ${r.stderr}`);
+      }
+      return src;
+    })();
+    const dst = path.join(root, name);
+    fs.cpSync(await stoppedRun, dst, {recursive: true});
+    return dst;
+  }
+  const resume = (out: string, ...more: string[]) => cli('train', '--resume', '--out', out, '--backend', 'cpu', '--quiet', ...more);
+  /** Every file of a folder (recursively) with a hash of its bytes. */
+  const snapshot = (dir: string): {[file: string]: string} => Object.fromEntries(
+      (fs.readdirSync(dir, {recursive: true}) as string[]).filter(f => fs.statSync(path.join(dir, f)).isFile())
+          .map(f => [f, createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex')]));
+
+  it('--resume of a damaged checkpoint names the file, what is wrong and the fix; exit 1; changes nothing', async () => {
+    const f32 = (b: Buffer) => new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    const cases: Array<[string, (b: Buffer) => Buffer|string|null, RegExp]> = [
+      ['model.json', b => b.subarray(0, b.length >> 1), /is not valid JSON/],
+      ['model.json', b => JSON.stringify({...JSON.parse(b.toString()), weightsManifest: undefined}), /weightsManifest/],
+      ['state.json', () => '{}', /'config'/],
+      ['state.json', b => b.subarray(0, 10), /is not valid JSON/],
+      ['weights.bin', b => b.subarray(0, b.length - 8), /has \d+ bytes, but .*model\.json.* \d+ bytes/],
+      ['weights.bin', b => Buffer.concat([b, Buffer.alloc(4)]), /has \d+ bytes, but .*model\.json.* \d+ bytes/],
+      ['weights.bin', b => Buffer.from(new Float32Array(f32(b).length).fill(NaN).buffer), /non-finite/],
+      ['weights.bin', b => {
+        const c = Buffer.from(b);
+        f32(c)[3] = Infinity;
+        return c;
+      }, /non-finite/],
+      ['weights.bin', () => null, /is missing/],
+      ['optimizer.bin', b => b.subarray(0, b.length - 4), /has \d+ bytes, but .*optimizer\.json.* \d+ bytes/],
+      ['optimizer.bin', b => Buffer.from(new Float32Array(f32(b).length).fill(NaN).buffer), /non-finite/],
+      ['optimizer.json', () => '{"weights": 3}', /'weights'/],
+    ];
+    await copyOfStoppedRun('damaged-warm-up');  // the shared run is made (and its tensors freed) before counting
+    const tensorsBefore = tf.memory().numTensors;
+    for (const [i, [file, damage, what]] of cases.entries()) {
+      const out = await copyOfStoppedRun(`damaged-${i}`);
+      const target = path.join(out, CHECKPOINT_DIR, file);
+      const damaged = damage(fs.readFileSync(target));
+      if (damaged == null) {
+        fs.unlinkSync(target);
+      } else {
+        fs.writeFileSync(target, damaged);
+      }
+      const before = snapshot(out);
+      const r = await resume(out);
+      const context = `${i}: ${file}: ${r.stderr}`;
+      expect(r.code).withContext(context).toBe(1);
+      expect(r.errLines.length).withContext(context).toBe(1);
+      expect(r.stderr).withContext(context).toContain(target);
+      expect(r.stderr).withContext(context).toMatch(what);
+      expect(r.stderr).withContext(context).toMatch(/delete .* without --resume/);
+      expect(r.stderr).withContext(context).not.toMatch(/Unexpected end|Cannot convert|--verbose/);
+      expect(snapshot(out)).withContext(context).toEqual(before);
+    }
+    expect(tf.memory().numTensors).toBe(tensorsBefore);  // a refused checkpoint leaves no tensor behind
+    // eval reads the same files with the same checks
+    const out = await copyOfStoppedRun('damaged-eval');
+    const weights = path.join(out, CHECKPOINT_DIR, 'weights.bin');
+    fs.writeFileSync(weights, Buffer.concat([fs.readFileSync(weights), Buffer.alloc(8)]));
+    const ev = await cli('eval', '--model-dir', out, '--backend', 'cpu');
+    expect(ev.code).withContext(ev.stderr).toBe(1);
+    expect(ev.stderr).toContain(weights);
+    expect(ev.stderr).toMatch(/has \d+ bytes, but/);
+  }, 4 * SLOW);
+
+  it('a run whose weights become non-finite exits 1 and says so (no "done")', async () => {
+    const out = path.join(root, 'diverged');
+    const r = await cli('train', ...base(out), '--epochs', '2', '--lr', '1e308', '--momentum', '0', '--quiet');
+    expect(r.code).withContext(r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/epoch 1.*non-finite.*--lr/);
+    expect(r.stdout).not.toContain('done');
+    const summary = readSummary(out);
+    expect(summary.failure).toMatch(/non-finite/);
+    expect(summary.epochs).toBe(1);  // stopped after the epoch that diverged
+  }, SLOW);
+
+  it('a run that skips every step of an epoch exits 1 and says so', async () => {
+    // A first kernel of ~1e37 (finite) overflows the forward pass: the loss is non-finite at every step,
+    // which BP skips leaving the weights as they are (finite).
+    const out = path.join(root, 'all-skipped');
+    const stopped = await cli('train', ...base(out), '--mode', 'BP', '--epochs', '2', '--quiet', '--stop-after-epoch', '1');
+    expect(stopped.code).withContext(stopped.stderr).toBe(0);
+    const weights = path.join(out, CHECKPOINT_DIR, 'weights.bin');
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, CHECKPOINT_DIR, 'model.json'), 'utf8')).weightsManifest;
+    const first = (manifest[0].weights[0].shape as number[]).reduce((a, b) => a * b, 1);
+    const b = fs.readFileSync(weights);
+    const w = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).map((v, i) => i < first ? v * 3e38 : v);
+    expect(w.every(Number.isFinite)).toBe(true);
+    fs.writeFileSync(weights, Buffer.from(w.buffer));
+    const r = await resume(out);
+    expect(r.code).withContext(r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/epoch 2: skipped all 4 steps/);
+    expect(r.stdout).not.toContain('done');
+    expect(readSummary(out).failure).toMatch(/skipped/);
+    expect(readLog(out).map(rec => rec.skippedSteps)).toEqual([0, 4]);
+    // the checkpoint of epoch 1 is kept
+    expect(JSON.parse(fs.readFileSync(path.join(out, CHECKPOINT_DIR, 'state.json'), 'utf8')).epoch).toBe(1);
+  }, SLOW);
+
+  it('numeric options must be finite, in range, and integers where integers are meant (exit 2)', async () => {
+    const out = path.join(root, 'never-numeric');
+    const cases: Array<[string, string]> = [
+      ['--momentum', '1.5'], ['--momentum', '1'], ['--momentum', '-0.1'], ['--lr', 'Infinity'], ['--lr', 'NaN'],
+      ['--lr', '0'], ['--lr', '-1'], ['--lr', '1e999'], ['--lr', ''], ['--weight-decay', 'Infinity'],
+      ['--weight-decay', '-1'], ['--warmup-epochs', 'Infinity'], ['--seed', '1.5'], ['--seed', '1e30'],
+      ['--epochs', '2.5'], ['--epochs', '0'], ['--batch', '0x10'], ['--limit-train', '-1'], ['--limit-test', '1.5'],
+      ['--train-eval-size', '0'], ['--stop-after-epoch', '-1'],
+    ];
+    for (const [option, value] of cases) {
+      const r = await cli('train', ...base(out), option, value);
+      const context = `${option} ${value}: ${r.stderr}`;
+      expect(r.code).withContext(context).toBe(2);
+      expect(r.errLines.length).withContext(context).toBe(1);
+      expect(r.stderr).withContext(context).toContain(option);
+      expect(r.stderr).withContext(context).toContain('expected');
+    }
+    const repro = await cli('reproduce', '--momentum', '1.5', '--runs-dir', out, '--out', path.join(out, 'results.md'));
+    expect(repro.code).toBe(2);
+    expect(repro.stderr).toContain('--momentum');
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('--resume --quiet still notes on stderr which options the checkpoint keeps', async () => {
+    const out = await copyOfStoppedRun('quiet-note');
+    const r = await resume(out, '--mode', 'BP', '--lr', '0.5');
+    expect(r.code).withContext(r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('note: --resume keeps the checkpoint\'s mode = "LG-FG-A" (ignoring "BP")');
+    expect(r.stderr).toContain('note: --resume keeps the checkpoint\'s lr = 0.01 (ignoring 0.5)');
+  }, SLOW);
+
+  it('a run folder is locked: a second train on it is refused while the first runs; a stale lock is taken over', async () => {
+    const out = await copyOfStoppedRun('locked');
+    const lock = path.join(out, 'run.lock');
+    const [a, b] = await Promise.all([resume(out), resume(out)]);
+    expect([a.code, b.code].sort()).withContext(a.stderr + b.stderr).toEqual([0, 2]);
+    const refused = a.code === 2 ? a : b;
+    expect(refused.stderr).toContain(lock);
+    expect(refused.stderr).toMatch(new RegExp(`in use by process ${process.pid}\\b`));
+    expect(readLog(out).map(r => r.epoch)).toEqual([1, 2]);
+    expect(fs.existsSync(lock)).toBe(false);
+    // A lock left by a process that is gone is taken over.
+    const stale = await copyOfStoppedRun('stale-lock');
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {encoding: 'utf8'});
+    fs.writeFileSync(path.join(stale, 'run.lock'), `${gone.stdout}\n`);
+    const r = await resume(stale);
+    expect(r.code).withContext(r.stderr).toBe(0);
+    expect(r.stderr).toContain(`stale lock`);
+    expect(fs.existsSync(path.join(stale, 'run.lock'))).toBe(false);
+  }, 2 * SLOW);
+
+  it('SIGTERM ends a run and removes its lock', async () => {
+    const out = path.join(root, 'sigterm');
+    const main = path.resolve(__dirname, '../../../src/cli/main.js');
+    const child = spawn(process.execPath, [main, 'train', ...base(out), '--epochs', '1000', '--quiet'], {stdio: 'ignore'});
+    const lock = path.join(out, 'run.lock');
+    const exited = new Promise<string|null>(resolve => child.on('exit', (_code, signal) => resolve(signal)));
+    for (let t = 0; t < 300 && !fs.existsSync(path.join(out, 'log.jsonl')); t++) {
+      await new Promise(r => setTimeout(r, 100));
+    }
+    expect(fs.readFileSync(lock, 'utf8').trim()).toBe(String(child.pid));
+    child.kill('SIGTERM');
+    expect(await exited).toBe('SIGTERM');
+    expect(fs.existsSync(lock)).toBe(false);
+  }, SLOW);
+
+  it('train and test images of different sizes are refused before training, naming both', async () => {
+    const dir = path.join(root, 'mixed-data');
+    fs.mkdirSync(dir);
+    writeTinyMnist(dir, 64, 32, 20);
+    const out = path.join(root, 'mixed');
+    const r = await cli('train', '--data', 'mnist', '--data-dir', dir, '--model', 'S/1/1', '--batch', '16', '--backend', 'cpu',
+                        '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/28×28×1.*20×20×1/);
+    expect(r.stderr).toContain(path.join(dir, 't10k-images-idx3-ubyte'));
+    expect(fs.existsSync(out)).toBe(false);
+    // eval of a model on images of another size: the same kind of message
+    const small = path.join(root, 'small-data');
+    fs.mkdirSync(small);
+    writeTinyMnist(small, 16, 16, 20, 20);
+    const ev = await cli('eval', '--model-dir', await copyOfStoppedRun('eval-small'), '--data-dir', small, '--backend', 'cpu');
+    expect(ev.code).toBe(1);
+    expect(ev.stderr).toMatch(/takes 28×28×1 images.*20×20×1/);
+  }, SLOW);
+
+  it('--out where no folder can be made fails fast with exit 2 (no hang on /proc, /sys)', async () => {
+    const file = path.join(dataDir, 'train-labels-idx1-ubyte');
+    const r = await cli('train', ...base(path.join(file, 'run')));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`cannot create the run folder .*${file}.*not a folder`));
+    if (!fs.existsSync('/proc/self')) {
+      return;
+    }
+    const main = path.resolve(__dirname, '../../../src/cli/main.js');
+    for (const [argv, where] of [
+      [['train', ...base('/proc/fg-no-such/run')], '/proc/fg-no-such'],
+      [['train', ...base('/sys/fg-no-such/run')], '/sys/fg-no-such'],
+      [['reproduce', '--data-dir', dataDir, '--out', '/proc/fg-no-such/results.md', '--runs-dir', path.join(root, 'never-runs')],
+       '/proc/fg-no-such'],
+    ] as Array<[string[], string]>) {
+      const p = spawnSync(process.execPath, [main, ...argv], {encoding: 'utf8', timeout: 30_000});
+      expect(p.status).withContext(`${argv.join(' ')}: ${p.stderr}`).toBe(2);
+      expect(p.stderr).withContext(argv.join(' ')).toMatch(new RegExp(`cannot create .*${where}`));
+    }
+  }, SLOW);
+
   it('help and version exit 0', async () => {
     const help = await cli('train', '--help');
     expect(help.code).toBe(0);
@@ -273,6 +495,66 @@ describe('cli (node): pieces', () => {
     const c = makeSchedule(config({schedule: 'constant'}), 10);
     expect(c(99)).toBe(0.1);
     expect(() => makeSchedule(config({schedule: 'cosine', warmupEpochs: 10}), 10)).toThrowError(/warmup/);
+  });
+
+  it('numeric settings: one table of domains for the parsers, train() and saved configurations', async () => {
+    const cases: Array<[string, NumberDomain, number|null]> = [
+      ['0.9', NUMBER_DOMAINS.momentum, 0.9], ['1', NUMBER_DOMAINS.momentum, null], ['1.5', NUMBER_DOMAINS.momentum, null],
+      ['0', NUMBER_DOMAINS.momentum, 0], ['1e-3', NUMBER_DOMAINS.lr, 1e-3], ['0', NUMBER_DOMAINS.lr, null],
+      ['Infinity', NUMBER_DOMAINS.lr, null], ['NaN', NUMBER_DOMAINS.weightDecay, null], [' ', NUMBER_DOMAINS.lr, null],
+      ['12', NUMBER_DOMAINS.epochs, 12], ['1e3', NUMBER_DOMAINS.epochs, null], ['0x10', NUMBER_DOMAINS.batch, null],
+      ['-3', NUMBER_DOMAINS.seed, -3], ['99999999999999999999', NUMBER_DOMAINS.seed, null], ['0', NUMBER_DOMAINS.limitTrain, 0],
+    ];
+    for (const [text, domain, expected] of cases) {
+      expect(parseNumber(text, domain)).withContext(`${text} in ${describeDomain(domain)}`).toBe(expected);
+    }
+    expect(describeDomain(NUMBER_DOMAINS.momentum)).toBe('a finite number in [0, 1)');
+    expect(describeDomain(NUMBER_DOMAINS.lr)).toBe('a finite number > 0');
+    expect(describeDomain(NUMBER_DOMAINS.epochs)).toBe('a positive integer');
+    expect(describeDomain(NUMBER_DOMAINS.limitTest)).toBe('an integer ≥ 0');
+    expect(numberProblem(config({}), ['limitTrain', 'limitTest', 'trainEvalSize'])).toBeNull();
+    expect(numberProblem(config({momentum: 1.5}))).toBe('--momentum is 1.5: expected a finite number in [0, 1)');
+    expect(numberProblem(config({lr: Infinity}))).toBe('--lr is Infinity: expected a finite number > 0');
+    // train() itself refuses (programmatic use, reproduce), before making any folder
+    const out = path.join(os.tmpdir(), `fg-never-${process.pid}`);
+    await expectAsync(train({...config({weightDecay: -1}), out, resume: false, quiet: true, stopAfterEpoch: null}, bufferIo()))
+        .toBeRejectedWithError(UsageError, /--weight-decay is -1: expected a finite number ≥ 0/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('run folders: made level by level (the levels made are removed on failure); locked by pid', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-lock-'));
+    const handlers = process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('exit');
+    try {
+      const deep = path.join(root, 'a', 'b', 'c');
+      expect(makeFolders(deep, 'the run folder', '--out')).toEqual([path.join(root, 'a'), path.join(root, 'a', 'b'), deep]);
+      expect(makeFolders(deep, 'the run folder', '--out')).toEqual([]);
+      fs.writeFileSync(path.join(root, 'file'), '');
+      expect(() => makeFolders(path.join(root, 'file', 'x'), 'the run folder', '--out'))
+          .toThrowError(UsageError, /cannot create the run folder .*file\/x: .*file is a file, not a folder; choose another --out/);
+      removeEmptyFolders([path.join(root, 'a'), path.join(root, 'a', 'b'), deep]);
+      expect(fs.existsSync(path.join(root, 'a'))).toBe(false);
+
+      const notes: string[] = [];
+      const lock = lockRunFolder(root, '--out', l => notes.push(l));
+      expect(fs.readFileSync(lock.file, 'utf8')).toBe(`${process.pid}\n`);
+      expect(() => lockRunFolder(root, '--out', l => notes.push(l)))
+          .toThrowError(UsageError, new RegExp(`in use by process ${process.pid} \\(lock file ${lock.file}\\)`));
+      lock.release();
+      lock.release();  // idempotent
+      expect(fs.existsSync(lock.file)).toBe(false);
+      // A lock file without a pid is being written when fresh (held), stale when old (taken over).
+      fs.writeFileSync(lock.file, '');
+      expect(() => lockRunFolder(root, '--out', l => notes.push(l))).toThrowError(UsageError, /in use by process \(unknown\)/);
+      fs.utimesSync(lock.file, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+      lockRunFolder(root, '--out', l => notes.push(l)).release();
+      expect(notes).toEqual([`note: removed a stale lock ${lock.file} of process (unknown), which has ended.`]);
+      expect(fs.existsSync(lock.file)).toBe(false);
+      // released locks leave no handlers behind
+      expect(process.listenerCount('SIGTERM') + process.listenerCount('SIGINT') + process.listenerCount('exit')).toBe(handlers);
+    } finally {
+      fs.rmSync(root, {recursive: true, force: true});
+    }
   });
 
   it('paper Table 3 has every mode for the three columns', () => {

@@ -74,6 +74,16 @@ describe('data (node): loadDataset', () => {
         .toThrowError(ValueError, /mnist test: the image file has 3 images but the label file has 2 labels/);
   });
 
+  it('refuses train and test images of different shapes, naming both files and shapes', () => {
+    const dir = mnistDir();
+    write(dir, 't10k-images-idx3-ubyte', idxImages(3, 3, 4));
+    const train = path.join(dir, 'train-images-idx3-ubyte'), test = path.join(dir, 't10k-images-idx3-ubyte');
+    expect(() => loadDataset('mnist', {dir})).toThrowError(
+        ValueError, new RegExp(`mnist: training images are 4×3×1 \\(${train}\\) but test images are 3×4×1 \\(${test}\\)`));
+    // With a limit of 0 training images the shapes still have to agree (eval loads only the test split).
+    expect(() => loadDataset('mnist', {dir, limit: {train: 0}})).toThrowError(ValueError, /4×3×1.*3×4×1/);
+  });
+
   it('reports corrupt gzip files', () => {
     const garbage = mnistDir(true);
     write(garbage, 'train-labels-idx1-ubyte.gz', new Uint8Array([1, 2, 3, 4, 5]));
