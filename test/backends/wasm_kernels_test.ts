@@ -4,7 +4,8 @@
  * DepthwiseConv2dNativeBackpropInput / Filter and MaxPoolGrad on seeded random shapes, strides,
  * paddings (same, valid, numbers, explicit), dilations and batch sizes; through tf.grad of conv2d,
  * depthwiseConv2d and maxPool; no leaks; idempotent install / uninstall; and a small CNN trained by
- * model.fit on wasm in the three modes (BP, FG-W, FG-A). Runs on wasm only (skipped otherwise).
+ * model.fit on wasm in the three modes (BP, FG-W, FG-A), the optimizer installing the kernels.
+ * Runs on wasm only (skipped otherwise); leaves the kernels installed (as the test runner does).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {NamedAttrMap, Tensor} from '@tensorflow/tfjs-core';
@@ -268,12 +269,13 @@ if (!WASM_PRESENT) {
       await expectMatchesCpu(() => tf.matMul(normal([5, 7], 1), normal([6, 7], 2), false, true), 'matMul after reinstall');
     });
 
-    describe('a small CNN trains with model.fit on wasm', () => {
+    describe('a small CNN (Conv2D, MaxPool, DepthwiseConv2D, Conv2D, Dense) trains with model.fit on wasm', () => {
       const N = 4, CLASSES = 3;
       function cnn(): tfl.LayersModel {
         const model = tfl.sequential({layers: [
           tfl.layers.conv2d({inputShape: [8, 8, 2], filters: 4, kernelSize: 3, activation: 'relu', name: 'c1'}),
           tfl.layers.maxPooling2d({poolSize: 2, name: 'p1'}),
+          tfl.layers.depthwiseConv2d({kernelSize: 2, padding: 'same', activation: 'relu', name: 'd1'}),
           tfl.layers.conv2d({filters: 5, kernelSize: 2, padding: 'same', activation: 'relu', name: 'c2'}),
           tfl.layers.flatten({name: 'f'}),
           tfl.layers.dense({units: CLASSES, activation: 'softmax', name: 'out'}),
