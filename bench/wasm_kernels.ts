@@ -6,6 +6,7 @@
  * - matMul S×S×S as NN, NT (b transposed) and TN (a transposed), S = --size (default 1024);
  * - one training step (forward, backward, SGD update) of a Dense layer 784→1024 relu + Dense 10
  *   softmax at batch --batch (default 128): its backward pass uses the transposed matmuls;
+ * - a small conv net's training step (fixed only: stock wasm cannot run it), in ms;
  * - matMul S³ with 2 threads over 1 thread, each in a child process (a process initialises wasm
  *   once, and the threaded module's workers live in it).
  *
@@ -97,6 +98,35 @@ function denseStep(batch: number): {step: () => tf.Tensor, dispose: () => void} 
   };
 }
 
+/**
+ * ENVIRONMENT.md's conv net (28×28×1: Conv2D 32 3×3 relu, MaxPool 2, Conv2D 64 3×3 relu, MaxPool 2,
+ * Flatten, Dense 128 relu, Dense 10 softmax) and one SGD step; stock wasm cannot run it.
+ */
+function convStep(batch: number): {step: () => tf.Tensor, dispose: () => void} {
+  const model = tfl.sequential({layers: [
+    tfl.layers.conv2d({inputShape: [28, 28, 1], filters: 32, kernelSize: 3, activation: 'relu'}),
+    tfl.layers.maxPooling2d({poolSize: 2}),
+    tfl.layers.conv2d({filters: 64, kernelSize: 3, activation: 'relu'}),
+    tfl.layers.maxPooling2d({poolSize: 2}),
+    tfl.layers.flatten(),
+    tfl.layers.dense({units: 128, activation: 'relu'}),
+    tfl.layers.dense({units: 10, activation: 'softmax'}),
+  ]});
+  const optimizer = tf.train.sgd(0.01);
+  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
+  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 4) as tf.Tensor1D, 10);
+  return {
+    step: () => optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true}) as tf.Tensor), true)!,
+    dispose: () => {
+      model.dispose();
+      optimizer.dispose();
+      x.dispose();
+      y.dispose();
+    },
+  };
+}
+
 /** Child process: matMul size³ with `threads` threads; prints {threads, ms} as JSON. */
 async function child(opts: Options): Promise<void> {
   const threads = await enableWasmThreads(opts.childThreads!);
@@ -138,12 +168,19 @@ async function main(): Promise<void> {
   const dense = denseStep(opts.batch);
   rows.push([`Dense 784-1024-10 train step, batch ${opts.batch}`, stockVsFixed(dense.step, opts.reps), null]);
   dense.dispose();
+  const conv = convStep(opts.batch);
+  installWasmKernels();
+  timeOnce(conv.step);
+  const convTimes = Array.from({length: opts.reps}, () => timeOnce(conv.step));
+  conv.dispose();
   for (const [name, t, g] of rows) {
     const s = median(t.stock), f = median(t.fixed);
     const rate = g == null ? '' : `, ${(g / s * 1e3).toFixed(1)} → ${(g / f * 1e3).toFixed(1)} GFLOP/s`;
     console.log(`${name.padEnd(40)} fixed/stock ${x2(pairedRatio(t.fixed, t.stock))} ` +
                 `(IQR ${pairedSpread(t.fixed, t.stock)}; ms ${ms(s)} → ${ms(f)}${rate})`);
   }
+  console.log(`${`conv net train step, batch ${opts.batch}`.padEnd(40)} fixed only (stock wasm has no ` +
+              `Conv2DBackpropFilter): ms ${ms(median(convTimes))}`);
   if (opts.threads) {
     const one = runChild(opts, 1), two = runChild(opts, 2);
     const t1 = median(one.times), t2 = median(two.times);

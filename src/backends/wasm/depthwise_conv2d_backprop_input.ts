@@ -1,12 +1,12 @@
 /**
  * DepthwiseConv2dNativeBackpropInput for wasm (tfjs-backend-wasm 4.22 has none). Composed from wasm
  * kernels: for each filter tap, the output gradient times that tap's weights (summed over the
- * channel multiplier) is placed back at the tap's input positions of the padded image and
- * accumulated; the padding is cropped at the end. Strides, dilations and every tfjs padding work.
+ * channel multiplier) is added at the tap's input positions of the padded image (`addTap`); the
+ * padding is cropped at the end. Strides, dilations and every tfjs padding work.
  */
-import {backend_util, DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropInputAttrs, KernelConfig, TensorInfo} from '@tensorflow/tfjs-core';
+import {backend_util, DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropInputAttrs, KernelConfig} from '@tensorflow/tfjs-core';
 
-import {accumulate, asKernelFunc, ComposedKernel, cropImage, dispose, placeTap, reshape, run, WASM, windowGeometry} from './kernel_utils';
+import {addTap, asKernelFunc, ComposedKernel, cropImage, dispose, reshape, run, WASM, windowGeometry, zeros} from './kernel_utils';
 
 /** The DepthwiseConv2dNativeBackpropInput kernel function: inputs dy, filter; the input's gradient. */
 export const depthwiseConv2DBackpropInput: ComposedKernel = ({inputs, backend, attrs}) => {
@@ -20,7 +20,7 @@ export const depthwiseConv2DBackpropInput: ComposedKernel = ({inputs, backend, a
   const [fh, fw, c, cm] = filter.shape;
   const [b, oh, ow] = dy.shape;
   const dy5 = reshape(backend, dy, [b, oh, ow, c, cm]);
-  let acc: TensorInfo|null = null;  // the padded input's gradient
+  const acc = zeros(backend, [g.batch, g.paddedHeight, g.paddedWidth, g.channels]);  // the padded input's gradient
   for (let i = 0; i < fh; i++) {
     for (let j = 0; j < fw; j++) {
       const w = run('Slice', backend, {x: filter}, {begin: [i, j, 0, 0], size: [1, 1, c, cm]});
@@ -28,14 +28,12 @@ export const depthwiseConv2DBackpropInput: ComposedKernel = ({inputs, backend, a
       const prod = run('Multiply', backend, {a: dy5, b: w2});  // [b, oh, ow, c, cm]
       const contrib = cm === 1 ? reshape(backend, prod, [b, oh, ow, c]) :
                                  run('Sum', backend, {x: prod}, {axis: [4], keepDims: false});
-      const placed = placeTap(backend, contrib, i * g.dilationHeight, j * g.dilationWidth, g.paddedHeight,
-                              g.paddedWidth, g.strideHeight, g.strideWidth);
+      addTap(backend, acc, contrib, i * g.dilationHeight, j * g.dilationWidth, g.strideHeight, g.strideWidth);
       dispose(backend, w, w2, prod, contrib);
-      acc = accumulate(backend, acc, placed);
     }
   }
   dispose(backend, dy5);
-  return cropImage(backend, acc!, g);
+  return cropImage(backend, acc, g);
 };
 
 /** The DepthwiseConv2dNativeBackpropInput config registered for wasm. */

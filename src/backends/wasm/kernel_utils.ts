@@ -4,7 +4,7 @@
  * engine scopes), as a kernel body must.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {KernelBackend, NamedAttrMap, TensorInfo, util} from '@tensorflow/tfjs-core';
+import {DataType, KernelBackend, NamedAttrMap, TensorInfo, TypedArray, util} from '@tensorflow/tfjs-core';
 
 /** The backend name the replacements are registered for. */
 export const WASM = 'wasm';
@@ -50,52 +50,85 @@ export function pad(backend: KernelBackend, x: TensorInfo, paddings: Array<[numb
   return run('PadV2', backend, {x}, {paddings, constantValue: value});
 }
 
+/** The wasm backend's access to its heap (BackendWasm's methods; kernels write their outputs so). */
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): TypedArray;
+}
+
+function heap(backend: KernelBackend): HeapBackend {
+  const h = backend as unknown as Partial<HeapBackend>;
+  util.assert(typeof h.makeOutput === 'function' && typeof h.typedArrayFromHeap === 'function',
+              () => 'wasm kernels: the backend is not tfjs-backend-wasm (no makeOutput / typedArrayFromHeap).');
+  return h as HeapBackend;
+}
+
+/** A new zero tensor of `shape` on the wasm heap. */
+export function zeros(backend: KernelBackend, shape: number[], dtype: DataType = 'float32'): TensorInfo {
+  const out = heap(backend).makeOutput(shape, dtype);
+  heap(backend).typedArrayFromHeap(out).fill(0);
+  return out;
+}
+
 /**
  * The window tap (`offY`, `offX`) of a strided sliding window over a padded NHWC image `xPad`: the
- * [b, outH, outW, c] values xPad[:, offY + y·strideY, offX + x·strideX, :].
+ * [b, outH, outW, c] values xPad[:, offY + y·strideY, offX + x·strideX, :] (also: a crop, with
+ * strides 1). A gather on the heap: wasm's StridedSlice is a slow per-element loop, and its Slice
+ * copies its whole input first.
  */
 export function windowTap(
     backend: KernelBackend, xPad: TensorInfo, offY: number, offX: number, outH: number, outW: number,
     strideY: number, strideX: number): TensorInfo {
-  const [b, , , c] = xPad.shape;
-  return run('StridedSlice', backend, {x: xPad}, {
-    begin: [0, offY, offX, 0],
-    end: [b, offY + (outH - 1) * strideY + 1, offX + (outW - 1) * strideX + 1, c],
-    strides: [1, strideY, strideX, 1],
-    beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-  });
+  const [b, height, width, c] = xPad.shape;
+  util.assert(offY + (outH - 1) * strideY < height && offX + (outW - 1) * strideX < width,
+              () => `wasm kernels: window tap (${offY}, ${offX}) outside the ${height}×${width} image.`);
+  const out = heap(backend).makeOutput([b, outH, outW, c], xPad.dtype);
+  // Views after the allocation (it may grow the heap, which detaches older views).
+  const src = heap(backend).typedArrayFromHeap(xPad), dst = heap(backend).typedArrayFromHeap(out);
+  const run = outW * c, step = strideX * c;
+  let o = 0;
+  for (let n = 0; n < b; n++) {
+    for (let y = 0; y < outH; y++) {
+      let i = ((n * height + offY + y * strideY) * width + offX) * c;
+      if (strideX === 1) {
+        dst.set(src.subarray(i, i + run), o);
+        o += run;
+        continue;
+      }
+      for (let x = 0; x < outW; x++, i += step) {
+        for (let k = 0; k < c; k++) {
+          dst[o++] = src[i + k];
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /**
- * The adjoint of `windowTap`: places the [b, outH, outW, c] values `v` at rows offY + y·strideY and
- * columns offX + x·strideX of a zero [b, height, width, c] image (the tap's positions).
+ * The adjoint of `windowTap`, in place: adds the [b, outH, outW, c] values `v` into `acc` (an NHWC
+ * image this kernel owns) at rows offY + y·strideY and columns offX + x·strideX.
  */
-export function placeTap(
-    backend: KernelBackend, v: TensorInfo, offY: number, offX: number, height: number, width: number,
-    strideY: number, strideX: number): TensorInfo {
-  const [b, outH, outW, c] = v.shape;
-  let spread = v;
-  if (strideY > 1 || strideX > 1) {
-    // Interleave zeros: [b, outH, 1, outW, 1, c] padded to [b, outH, sy, outW, sx, c].
-    const r = reshape(backend, v, [b, outH, 1, outW, 1, c]);
-    const p = pad(backend, r, [[0, 0], [0, 0], [0, strideY - 1], [0, 0], [0, strideX - 1], [0, 0]]);
-    spread = reshape(backend, p, [b, outH * strideY, outW * strideX, c]);
-    dispose(backend, r, p);
+export function addTap(
+    backend: KernelBackend, acc: TensorInfo, v: TensorInfo, offY: number, offX: number, strideY: number,
+    strideX: number): void {
+  const [b, height, width, c] = acc.shape;
+  const [, outH, outW] = v.shape;
+  util.assert(offY + (outH - 1) * strideY < height && offX + (outW - 1) * strideX < width,
+              () => `wasm kernels: window tap (${offY}, ${offX}) outside the ${height}×${width} image.`);
+  const dst = heap(backend).typedArrayFromHeap(acc), src = heap(backend).typedArrayFromHeap(v);
+  const step = strideX * c;
+  let o = 0;
+  for (let n = 0; n < b; n++) {
+    for (let y = 0; y < outH; y++) {
+      let i = ((n * height + offY + y * strideY) * width + offX) * c;
+      for (let x = 0; x < outW; x++, i += step) {
+        for (let k = 0; k < c; k++) {
+          dst[i + k] += src[o++];
+        }
+      }
+    }
   }
-  // Trailing interleaved zeros past the image are dropped (the last tap lies inside it).
-  const rows = Math.min(spread.shape[1], height - offY), cols = Math.min(spread.shape[2], width - offX);
-  let cut = spread;
-  if (rows < spread.shape[1] || cols < spread.shape[2]) {
-    cut = run('Slice', backend, {x: spread}, {begin: [0, 0, 0, 0], size: [b, rows, cols, c]});
-  }
-  const out = pad(backend, cut, [[0, 0], [offY, height - offY - rows], [offX, width - offX - cols], [0, 0]]);
-  if (cut !== v) {
-    dispose(backend, cut);
-  }
-  if (spread !== v && spread !== cut) {
-    dispose(backend, spread);
-  }
-  return out;
 }
 
 /** `acc + v`, freeing both (either may be null: the other is returned as is). */
@@ -164,8 +197,7 @@ export function padImage(backend: KernelBackend, x: TensorInfo, g: WindowGeometr
 
 /** The unpadded [b, inHeight, inWidth, c] part of a padded image (frees `xPad`). */
 export function cropImage(backend: KernelBackend, xPad: TensorInfo, g: WindowGeometry): TensorInfo {
-  const out = run('Slice', backend, {x: xPad},
-                  {begin: [0, g.top, g.left, 0], size: [g.batch, g.inHeight, g.inWidth, xPad.shape[3]]});
+  const out = windowTap(backend, xPad, g.top, g.left, g.inHeight, g.inWidth, 1, 1);
   dispose(backend, xPad);
   return out;
 }

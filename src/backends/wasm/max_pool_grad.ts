@@ -7,7 +7,7 @@
  */
 import {backend_util, KernelConfig, MaxPoolGrad, MaxPoolGradAttrs, TensorInfo} from '@tensorflow/tfjs-core';
 
-import {accumulate, asKernelFunc, ComposedKernel, cropImage, dispose, padImage, placeTap, run, WASM, windowGeometry, windowTap} from './kernel_utils';
+import {addTap, asKernelFunc, ComposedKernel, cropImage, dispose, padImage, run, WASM, windowGeometry, windowTap, zeros} from './kernel_utils';
 
 /** The MaxPoolGrad kernel function: inputs dy, input, output (the pooled values); dx. */
 export const maxPoolGrad: ComposedKernel = ({inputs, backend, attrs}) => {
@@ -18,7 +18,7 @@ export const maxPoolGrad: ComposedKernel = ({inputs, backend, attrs}) => {
   const g = windowGeometry(info);
   const xPad = padImage(backend, input, g, -Infinity);
   let claimed: TensorInfo|null = null;  // 1 where an earlier tap was the window's max
-  let acc: TensorInfo|null = null;
+  const acc = zeros(backend, [g.batch, g.paddedHeight, g.paddedWidth, g.channels]);
   for (let i = 0; i < info.filterHeight; i++) {
     for (let j = 0; j < info.filterWidth; j++) {
       const tap = windowTap(backend, xPad, i, j, g.outHeight, g.outWidth, g.strideHeight, g.strideWidth);
@@ -35,14 +35,12 @@ export const maxPoolGrad: ComposedKernel = ({inputs, backend, attrs}) => {
         claimed = run('Identity', backend, {x: eqF});
       }
       const contrib = run('Multiply', backend, {a: dy, b: mask});
-      const placed = placeTap(backend, contrib, i, j, g.paddedHeight, g.paddedWidth, g.strideHeight,
-                              g.strideWidth);
+      addTap(backend, acc, contrib, i, j, g.strideHeight, g.strideWidth);
       dispose(backend, tap, eq, mask, contrib);
-      acc = accumulate(backend, acc, placed);
     }
   }
   dispose(backend, xPad, claimed);
-  return cropImage(backend, acc!, g);
+  return cropImage(backend, acc, g);
 };
 
 /** The MaxPoolGrad config registered for wasm (replacing the stock one). */
