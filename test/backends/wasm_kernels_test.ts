@@ -1,6 +1,6 @@
 /**
  * The wasm kernels of src/backends/wasm against the cpu backend (the oracle): BatchMatMul and
- * _FusedMatMul with transposes and batch broadcasting, Conv2DBackpropFilter,
+ * _FusedMatMul with transposes and batch broadcasting, Conv2DBackpropFilter / Input,
  * DepthwiseConv2dNativeBackpropInput / Filter and MaxPoolGrad on seeded random shapes, strides,
  * paddings (same, valid, numbers, explicit), dilations and batch sizes; through tf.grad of conv2d,
  * depthwiseConv2d and maxPool; no leaks; idempotent install / uninstall; and a small CNN trained by
@@ -129,7 +129,7 @@ if (!WASM_PRESENT) {
       }
     });
 
-    it('Conv2DBackpropFilter: random shapes, strides, paddings, batch sizes, NHWC and NCHW match cpu', async () => {
+    it('Conv2DBackpropFilter / Input: random shapes, strides, paddings, batch sizes, NHWC and NCHW match cpu', async () => {
       const r = prng(3);
       for (let t = 0; t < 14; t++) {
         const [b, h, w, ci, co] = [int(r, 1, 3), int(r, 3, 9), int(r, 3, 9), int(r, 1, 4), int(r, 1, 5)];
@@ -150,6 +150,10 @@ if (!WASM_PRESENT) {
             () => tf.engine().runKernel('Conv2DBackpropFilter', {x: normal(xShape, 400 + t), dy: normal(info.outShape, 500 + t)},
                                         attrs as unknown as NamedAttrMap) as Tensor,
             `Conv2DBackpropFilter ${JSON.stringify({xShape, ...attrs})}`);
+        await expectMatchesCpu(
+            () => tf.engine().runKernel('Conv2DBackpropInput', {dy: normal(info.outShape, 450 + t), filter: normal([fh, fw, ci, co], 550 + t)},
+                                        {strides, pad, dataFormat, dimRoundingMode, inputShape: xShape} as unknown as NamedAttrMap) as Tensor,
+            `Conv2DBackpropInput ${JSON.stringify({xShape, ...attrs})}`);
       }
     });
 

@@ -8,7 +8,8 @@
  * - `BatchMatMul`, `_FusedMatMul`: transposes done as Transpose + the plain matmul (replaced);
  * - `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropInput`,
  *   `DepthwiseConv2dNativeBackpropFilter`: composed from wasm kernels (added);
- * - `MaxPoolGrad`: composed from wasm kernels, with the cpu backend's semantics (replaced).
+ * - `MaxPoolGrad`: composed from wasm kernels, with the cpu backend's semantics (replaced);
+ * - `Conv2DBackpropInput`: per-tap XNNPACK matmuls, ~4× faster than the stock kernel (replaced).
  *
  * Each changes results by float rounding at most. Installing is idempotent and harmless when the
  * wasm backend is not loaded (nothing is installed then); `uninstallWasmKernels()` restores the
@@ -19,6 +20,7 @@ import {KernelConfig} from '@tensorflow/tfjs-core';
 
 import {batchMatMulConfig, fusedMatMulConfig} from './batch_mat_mul';
 import {conv2DBackpropFilterConfig} from './conv2d_backprop_filter';
+import {conv2DBackpropInputConfig} from './conv2d_backprop_input';
 import {depthwiseConv2DBackpropFilterConfig} from './depthwise_conv2d_backprop_filter';
 import {depthwiseConv2DBackpropInputConfig} from './depthwise_conv2d_backprop_input';
 import {WASM} from './kernel_utils';
@@ -37,6 +39,7 @@ const REPLACEMENTS: Replacement[] = [
   {kernelName: 'BatchMatMul', make: s => s == null ? null : batchMatMulConfig(s)},
   {kernelName: '_FusedMatMul', make: s => s == null ? null : fusedMatMulConfig(s)},
   {kernelName: 'Conv2DBackpropFilter', make: () => conv2DBackpropFilterConfig},
+  {kernelName: 'Conv2DBackpropInput', make: () => conv2DBackpropInputConfig},
   {kernelName: 'DepthwiseConv2dNativeBackpropInput', make: () => depthwiseConv2DBackpropInputConfig},
   {kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: () => depthwiseConv2DBackpropFilterConfig},
   {kernelName: 'MaxPoolGrad', make: () => maxPoolGradConfig},
