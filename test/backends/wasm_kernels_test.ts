@@ -88,6 +88,16 @@ if (!WASM_PRESENT) {
     it('are tested on the wasm backend only', () => {
       pending('the wasm backend is not among the test backends (FG_TEST_BACKENDS) or not registered');
     });
+    it('installing without tfjs-backend-wasm loaded does nothing and does not throw', () => {
+      if (tf.getKernel('Transpose', 'wasm') != null) {
+        pending('tfjs-backend-wasm is loaded (its kernels are registered) though not tested');
+      }
+      const before = tf.getKernelsForBackend('wasm').length;
+      expect(installWasmKernels()).toEqual([]);
+      expect(wasmKernelsInstalled()).toBe(false);
+      uninstallWasmKernels();
+      expect(tf.getKernelsForBackend('wasm').length).toBe(before);
+    });
   });
 } else {
   describe('wasm kernels (src/backends/wasm)', () => {
@@ -117,14 +127,15 @@ if (!WASM_PRESENT) {
 
     it('_FusedMatMul: transposes, batches, bias and activations match cpu', async () => {
       const r = prng(2);
-      for (let t = 0; t < 10; t++) {
+      for (let t = 0; t < 14; t++) {
         const [m, k, n] = [int(r, 1, 30), int(r, 1, 30), int(r, 1, 30)];
         const tA = r() < 0.5, tB = r() < 0.5;
-        const activation = pick(r, ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const);
+        const activation = pick(r, ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const);
         const batch = t % 2 + 1;  // stock wasm adds the bias to the first matrix of a batch only
         await expectMatchesCpu(() => tf.fused.matMul({
           a: normal(tA ? [batch, k, m] : [batch, m, k], 100 + t), b: normal(tB ? [batch, n, k] : [batch, k, n], 200 + t),
           transposeA: tA, transposeB: tB, bias: normal([n], 300 + t), activation, leakyreluAlpha: 0.1,
+          preluActivationWeights: activation === 'prelu' ? normal([n], 350 + t) : undefined,
         }), `fused.matMul ${batch}×${m}×${k}×${n} tA=${tA} tB=${tB} ${activation}`);
       }
     });
