@@ -10,6 +10,11 @@ globalThis.__FG_TEST_BACKENDS = backends;
 require('@tensorflow/tfjs-backend-cpu');
 if (backends.includes('wasm')) require('@tensorflow/tfjs-backend-wasm');
 require('@tensorflow/tfjs-layers');  // registers tfjs's gradients (reverse-mode oracle) in node
+if (backends.includes('wasm')) {
+  // The package's wasm kernels (src/backends/wasm), installed up front: the optimizer installs them
+  // on its first wasm step anyway, and specs must not see different kernels depending on order.
+  require(path.resolve(__dirname, '..', process.env.FG_BUILD_DIR || 'build', 'src/backends')).installWasmKernels();
+}
 
 process.on('unhandledRejection', e => { throw e; });
 

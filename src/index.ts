@@ -2,6 +2,7 @@
  * tfjs-forward-gradient: train TensorFlow.js models without backpropagation, by forward gradients
  * (Ren, Kornblith, Liao & Hinton, ICLR 2023), on forward-mode automatic differentiation for tfjs.
  */
+import * as backends from './backends';
 import * as callbacks from './callbacks';
 import * as data from './data';
 import * as layers from './layers';
@@ -12,4 +13,4 @@ import * as optimizers from './optimizers';
 export * from './autodiff';
 export {TracingError, UnsupportedKernelError, ValueError} from './errors';
 export {version} from './version';
-export {callbacks, data, layers, losses, models, optimizers};
+export {backends, callbacks, data, layers, losses, models, optimizers};

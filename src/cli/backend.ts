@@ -3,9 +3,12 @@
  * Backends of the `tfjs-fg` command line (node): cpu, wasm and webgpu. Each backend package is
  * required only when asked for, so a missing optional one gives a clear message. webgpu runs in
  * node through the npm package `webgpu` (Dawn), as `scripts/node-webgpu.js` does for the tests.
+ * On wasm the CLI always installs the package's wasm kernels (fast transposed matmuls, conv weight
+ * gradients) and, with `--threads N`, enables N XNNPACK threads (`fg.backends.enableWasmThreads`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import {enableWasmThreads, installWasmKernels, MAX_WASM_THREADS} from '../backends';
 import {UsageError} from './progress';
 
 /** The backends the CLI can use. */
@@ -77,6 +80,16 @@ interface GpuLike {
   requestAdapter: (o?: object) => Promise<{info?: {vendor: string, architecture: string, description: string}}|null>;
 }
 
+let wasmThreads = 1;
+
+/** Sets the XNNPACK threads `setUpBackend` asks for on wasm (`--threads`; 1: single-threaded). */
+export function setWasmThreads(n: number): void {
+  if (!(Number.isInteger(n) && n >= 1 && n <= MAX_WASM_THREADS)) {
+    throw new UsageError(`--threads must be an integer from 1 to ${MAX_WASM_THREADS}. Received: ${n}.`);
+  }
+  wasmThreads = n;
+}
+
 /**
  * Registers and selects a backend; returns a one-line description (e.g. the GPU adapter). Throws a
  * UsageError when its package is missing or it cannot start.
@@ -84,10 +97,20 @@ interface GpuLike {
 export async function setUpBackend(name: string): Promise<string> {
   const backend = checkBackend(name);
   let detail = '';
+  if (wasmThreads > 1 && backend !== 'wasm') {
+    throw new UsageError(`--threads applies to the wasm backend only (got --backend ${backend}).`);
+  }
   if (backend === 'webgpu') {
     detail = await setUpNodeWebGPU();
   } else if (tf.findBackendFactory(backend) == null) {
     requireBackendPackage(backend);
+  }
+  if (backend === 'wasm') {
+    installWasmKernels();
+    if (wasmThreads > 1) {
+      // Starts wasm with the thread pool (or warns and falls back to one thread).
+      detail = `${await enableWasmThreads(wasmThreads)} threads`;
+    }
   }
   let ok: boolean;
   try {

@@ -11,7 +11,7 @@ import {Command, CommanderError, InvalidArgumentError, Option} from 'commander';
 import {TracingError, UnsupportedKernelError, ValueError} from '../errors';
 import {TRAINING_MODES} from '../models/training_modes';
 import {version} from '../version';
-import {CLI_BACKENDS} from './backend';
+import {CLI_BACKENDS, setWasmThreads} from './backend';
 import {evalRun} from './eval';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, NumericSetting, parseNumber} from './numbers';
 import {Io, processIo, UsageError} from './progress';
@@ -30,6 +30,8 @@ function numberOf(setting: NumericSetting): (v: string) => number {
   };
 }
 
+const WASM_THREADS_HELP = 'XNNPACK threads of the wasm backend (experimental in node; see README)';
+
 /** The options `train` and `reproduce` share (training settings). */
 function addTrainingOptions(cmd: Command): Command {
   return cmd
@@ -44,6 +46,7 @@ function addTrainingOptions(cmd: Command): Command {
       .option('--momentum <x>', 'SGD momentum in [0, 1) (0: plain SGD)', numberOf('momentum'), 0.9)
       .option('--weight-decay <x>', 'weight decay added to weight-matrix gradients', numberOf('weightDecay'), 1e-4)
       .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .option('--threads <n>', WASM_THREADS_HELP, numberOf('threads'), 1)
       .option('--seed <n>', 'seed of the initial weights, the perturbations and the shuffling', numberOf('seed'), 0)
       .option('--limit-train <n>', 'use only the first N training examples', numberOf('limitTrain'))
       .option('--limit-test <n>', 'use only the first N test examples', numberOf('limitTest'))
@@ -100,7 +103,9 @@ function program(io: Io, result: {code: number}): Command {
         writeErr: s => io.err(s.replace(/\n$/, '')),
         outputError: (s, write) => write(`tfjs-fg: ${s.replace(/^error: /, '')}`),
       })
-      .showSuggestionAfterError(true);
+      .showSuggestionAfterError(true)
+      // --threads reaches the backend set-up (src/cli/backend.ts) without passing through each command.
+      .hook('preAction', (_, action) => setWasmThreads((action.opts().threads as number|undefined) ?? 1));
 
   const trainCmd = addTrainingOptions(prog.command('train').description('train a LocalMixer and save the run'));
   trainCmd
@@ -140,6 +145,7 @@ function program(io: Io, result: {code: number}): Command {
       .option('--data-dir <dir>', 'folder of the data files (default: the run\'s)')
       .option('--limit-test <n>', 'use only the first N test examples (default: the run\'s)', numberOf('limitTest'))
       .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .option('--threads <n>', WASM_THREADS_HELP, numberOf('threads'), 1)
       .option('--json', 'print the result as JSON')
       .option('--verbose', 'print stack traces of errors')
       .action(async (o: Record<string, unknown>) => {

@@ -15,7 +15,7 @@ export interface NumberDomain {
   maxOpen?: boolean;
 }
 
-/** Domains of the numeric training settings (keys of `TrainConfig`), and of `stopAfterEpoch`. */
+/** Domains of the numeric training settings (keys of `TrainConfig`), and of the run options `stopAfterEpoch` and `threads`. */
 export const NUMBER_DOMAINS = {
   epochs: {integer: true, min: 1},
   batch: {integer: true, min: 1},
@@ -28,6 +28,7 @@ export const NUMBER_DOMAINS = {
   limitTest: {integer: true, min: 0},
   trainEvalSize: {integer: true, min: 1},
   stopAfterEpoch: {integer: true, min: 0},
+  threads: {integer: true, min: 1, max: 8},
 } as const satisfies Record<string, NumberDomain>;
 
 /** A setting of `NUMBER_DOMAINS`. */
@@ -80,6 +81,9 @@ export function flagOf(setting: string): string {
   return `--${setting.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)}`;
 }
 
+/** Settings that are options of a run, not of its `TrainConfig`: checked only where present. */
+const RUN_OPTIONS: readonly NumericSetting[] = ['stopAfterEpoch', 'threads'];
+
 /**
  * The first numeric setting of `values` outside its domain, as a sentence naming its flag, the
  * value and the domain; null if all are valid. Absent (null / undefined) settings are skipped
@@ -87,7 +91,7 @@ export function flagOf(setting: string): string {
  */
 export function numberProblem(values: object, optional: readonly string[] = []): string|null {
   for (const [key, domain] of Object.entries(NUMBER_DOMAINS) as Array<[NumericSetting, NumberDomain]>) {
-    if (!(key in values) && key === 'stopAfterEpoch') {
+    if (!(key in values) && RUN_OPTIONS.includes(key)) {
       continue;
     }
     const v = (values as Record<string, unknown>)[key];

@@ -11,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 type NamedTensor = {name: string, tensor: Tensor};
 
 import {seedTangent, tangentOf, withTangents} from '../autodiff';
+import {ensureWasmKernels} from '../backends/wasm';
 import {ValueError} from '../errors';
 import {runLocalStep} from '../layers/local_step';
 import {ActivityStep, ModelAttachment} from './activity';
@@ -248,6 +249,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
 
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]):
       {value: tf.Scalar, grads: NamedTensorMap} {
+    ensureWasmKernels();  // on wasm: fast transposed matmuls, conv weight gradients (src/backends/wasm)
     const vars = varList ?? Object.values(tf.engine().registeredVariables).filter(v => v.trainable);
     if (this.perturb === 'none') {
       // Layers annotate their outputs during the step (local losses read them): open the step

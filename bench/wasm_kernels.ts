@@ -1,0 +1,196 @@
+/**
+ * Benchmark: the package's wasm kernels (src/backends/wasm) against tfjs-backend-wasm 4.22's stock
+ * kernels, and XNNPACK threads 2 vs 1 (`fg.backends.enableWasmThreads`). Prints RATIOS (time with
+ * the fix / time stock; time with 2 threads / with 1): below 1 is faster.
+ *
+ * - matMul S×S×S as NN, NT (b transposed) and TN (a transposed), S = --size (default 1024);
+ * - one training step (forward, backward, SGD update) of a Dense layer 784→1024 relu + Dense 10
+ *   softmax at batch --batch (default 128): its backward pass uses the transposed matmuls;
+ * - a small conv net's training step (fixed only: stock wasm cannot run it), in ms;
+ * - matMul S³ with 2 threads over 1 thread, each in a child process (a process initialises wasm
+ *   once, and the threaded module's workers live in it).
+ *
+ * Stock and fixed are timed alternately in one process (install / uninstall between reps); each
+ * ratio is the median of the per-rep ratios, with its interquartile range.
+ *
+ * Run: npm run bench:wasm -- [--size 1024] [--batch 128] [--reps 5] [--no-threads]
+ */
+import {spawnSync} from 'child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {parseArgs} from 'util';
+
+import {enableWasmThreads, installWasmKernels, uninstallWasmKernels} from '../src/backends';
+import {flagParsers, median, ms, pairedRatio, pairedSpread, UsageError, x2} from './report';
+
+require('@tensorflow/tfjs-backend-wasm');
+
+const USAGE = 'usage: node build/bench/wasm_kernels.js [--size 1024] [--batch 128] [--reps 5] [--no-threads]';
+
+interface Options {
+  size: number;
+  batch: number;
+  reps: number;
+  threads: boolean;
+  /** Internal: time matMul size³ with this many threads and print JSON (child process). */
+  childThreads?: number;
+}
+
+function parse(argv: string[]): Options {
+  const {values} = parseArgs({args: argv, options: {
+    'size': {type: 'string', default: '1024'}, 'batch': {type: 'string', default: '128'},
+    'reps': {type: 'string', default: '5'}, 'no-threads': {type: 'boolean', default: false},
+    'child-threads': {type: 'string'},
+  }});
+  const p = flagParsers(USAGE);
+  return {
+    size: p.int('size', values.size, 1), batch: p.int('batch', values.batch, 1), reps: p.int('reps', values.reps, 1),
+    threads: !values['no-threads'],
+    childThreads: values['child-threads'] == null ? undefined : p.int('child-threads', values['child-threads'], 1),
+  };
+}
+
+/** Milliseconds of one run of `f`, its result read back (wasm is synchronous; dataSync is exact). */
+function timeOnce(f: () => tf.Tensor): number {
+  const t0 = performance.now();
+  const y = f();
+  y.dataSync();
+  const t = performance.now() - t0;
+  y.dispose();
+  return t;
+}
+
+/** Per-rep times of `f` stock and fixed, alternating (one untimed warm-up of each first). */
+function stockVsFixed(f: () => tf.Tensor, reps: number): {stock: number[], fixed: number[]} {
+  const stock: number[] = [], fixed: number[] = [];
+  uninstallWasmKernels();
+  timeOnce(f);
+  installWasmKernels();
+  timeOnce(f);
+  for (let r = 0; r < reps; r++) {
+    uninstallWasmKernels();
+    stock.push(timeOnce(f));
+    installWasmKernels();
+    fixed.push(timeOnce(f));
+  }
+  return {stock, fixed};
+}
+
+/** A Dense 784→1024 relu → Dense 10 softmax model and one SGD training step on a random batch. */
+function denseStep(batch: number): {step: () => tf.Tensor, dispose: () => void} {
+  const model = tfl.sequential({layers: [
+    tfl.layers.dense({inputShape: [784], units: 1024, activation: 'relu'}),
+    tfl.layers.dense({units: 10, activation: 'softmax'}),
+  ]});
+  const optimizer = tf.train.sgd(0.01);
+  const x = tf.randomUniform([batch, 784], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10);
+  return {
+    // What model.fit runs per batch (forward, backward, update), synchronously; returns the loss.
+    step: () => optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true}) as tf.Tensor), true)!,
+    dispose: () => {
+      model.dispose();
+      optimizer.dispose();
+      x.dispose();
+      y.dispose();
+    },
+  };
+}
+
+/**
+ * ENVIRONMENT.md's conv net (28×28×1: Conv2D 32 3×3 relu, MaxPool 2, Conv2D 64 3×3 relu, MaxPool 2,
+ * Flatten, Dense 128 relu, Dense 10 softmax) and one SGD step; stock wasm cannot run it.
+ */
+function convStep(batch: number): {step: () => tf.Tensor, dispose: () => void} {
+  const model = tfl.sequential({layers: [
+    tfl.layers.conv2d({inputShape: [28, 28, 1], filters: 32, kernelSize: 3, activation: 'relu'}),
+    tfl.layers.maxPooling2d({poolSize: 2}),
+    tfl.layers.conv2d({filters: 64, kernelSize: 3, activation: 'relu'}),
+    tfl.layers.maxPooling2d({poolSize: 2}),
+    tfl.layers.flatten(),
+    tfl.layers.dense({units: 128, activation: 'relu'}),
+    tfl.layers.dense({units: 10, activation: 'softmax'}),
+  ]});
+  const optimizer = tf.train.sgd(0.01);
+  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
+  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 4) as tf.Tensor1D, 10);
+  return {
+    step: () => optimizer.minimize(
+        () => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true}) as tf.Tensor), true)!,
+    dispose: () => {
+      model.dispose();
+      optimizer.dispose();
+      x.dispose();
+      y.dispose();
+    },
+  };
+}
+
+/** Child process: matMul size³ with `threads` threads; prints {threads, ms} as JSON. */
+async function child(opts: Options): Promise<void> {
+  const threads = await enableWasmThreads(opts.childThreads!);
+  const a = tf.randomNormal([opts.size, opts.size], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([opts.size, opts.size], 0, 1, 'float32', 2);
+  timeOnce(() => tf.matMul(a, b));
+  const times = Array.from({length: opts.reps}, () => timeOnce(() => tf.matMul(a, b)));
+  console.log(JSON.stringify({threads, times}));
+}
+
+function runChild(opts: Options, threads: number): {threads: number, times: number[]} {
+  const r = spawnSync(process.execPath, [__filename, '--child-threads', String(threads), '--size', String(opts.size),
+                                         '--reps', String(opts.reps)], {encoding: 'utf8'});
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line);
+  } catch {
+    throw new Error(`threads child (${threads}) failed: ${r.stderr}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parse(process.argv.slice(2));
+  tf.enableProdMode();
+  if (opts.childThreads != null) {
+    return child(opts);
+  }
+  await tf.setBackend('wasm');
+  const S = opts.size, gflop = 2 * S * S * S / 1e9;
+  console.log(`wasm kernels, stock vs fixed (time fixed / time stock; < 1 is faster), ${opts.reps} reps, ` +
+              `SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}\n`);
+  const a = tf.randomNormal([S, S], 0, 1, 'float32', 1), b = tf.randomNormal([S, S], 0, 1, 'float32', 2);
+  const rows: Array<[string, {stock: number[], fixed: number[]}, number|null]> = [];
+  for (const [name, tA, tB] of [['NN', false, false], ['NT', false, true], ['TN', true, false]] as const) {
+    rows.push([`matMul ${S}³ ${name}`, stockVsFixed(() => tf.matMul(a, b, tA, tB), opts.reps), gflop]);
+  }
+  a.dispose();
+  b.dispose();
+  const dense = denseStep(opts.batch);
+  rows.push([`Dense 784-1024-10 train step, batch ${opts.batch}`, stockVsFixed(dense.step, opts.reps), null]);
+  dense.dispose();
+  const conv = convStep(opts.batch);
+  installWasmKernels();
+  timeOnce(conv.step);
+  const convTimes = Array.from({length: opts.reps}, () => timeOnce(conv.step));
+  conv.dispose();
+  for (const [name, t, g] of rows) {
+    const s = median(t.stock), f = median(t.fixed);
+    const rate = g == null ? '' : `, ${(g / s * 1e3).toFixed(1)} → ${(g / f * 1e3).toFixed(1)} GFLOP/s`;
+    console.log(`${name.padEnd(40)} fixed/stock ${x2(pairedRatio(t.fixed, t.stock))} ` +
+                `(IQR ${pairedSpread(t.fixed, t.stock)}; ms ${ms(s)} → ${ms(f)}${rate})`);
+  }
+  console.log(`${`conv net train step, batch ${opts.batch}`.padEnd(40)} fixed only (stock wasm has no ` +
+              `Conv2DBackpropFilter): ms ${ms(median(convTimes))}`);
+  if (opts.threads) {
+    const one = runChild(opts, 1), two = runChild(opts, 2);
+    const t1 = median(one.times), t2 = median(two.times);
+    console.log(`\nmatMul ${S}³, threads 2/1 (child processes; threads in effect: ${one.threads} and ${two.threads}): ` +
+                `time ${x2(t2 / t1)} (ms ${ms(t1)} → ${ms(t2)}, ${(gflop / t1 * 1e3).toFixed(1)} → ` +
+                `${(gflop / t2 * 1e3).toFixed(1)} GFLOP/s)`);
+  }
+}
+
+main().catch(e => {
+  console.error(e instanceof UsageError ? e.message : e);
+  process.exit(e instanceof UsageError ? 2 : 1);
+});

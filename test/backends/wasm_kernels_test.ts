@@ -1,0 +1,337 @@
+/**
+ * The wasm kernels of src/backends/wasm against the cpu backend (the oracle): BatchMatMul and
+ * _FusedMatMul with transposes and batch broadcasting, Conv2DBackpropFilter / Input,
+ * DepthwiseConv2dNativeBackpropInput / Filter and MaxPoolGrad on seeded random shapes, strides,
+ * paddings (same, valid, numbers, explicit), dilations and batch sizes; through tf.grad of conv2d,
+ * depthwiseConv2d and maxPool; no leaks; idempotent install / uninstall; and a small CNN trained by
+ * model.fit on wasm in the three modes (BP, FG-W, FG-A), the optimizer installing the kernels.
+ * Runs on wasm only (skipped otherwise); leaves the kernels installed (as the test runner does).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {NamedAttrMap, Tensor} from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+import * as fg from '../../src';
+import {installWasmKernels, uninstallWasmKernels, WASM_KERNEL_NAMES, wasmKernelsInstalled} from '../../src/backends';
+import {seedWeights, testBackends} from '../util';
+
+const WASM_PRESENT = testBackends().includes('wasm') && tf.findBackendFactory('wasm') != null;
+
+/** A small seeded PRNG (mulberry32) for the random test configurations. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6D2B79F5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const pick = <T>(r: () => number, xs: T[]): T => xs[Math.floor(r() * xs.length)];
+const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+
+/** Runs `f` on `backend` and returns its outputs' values (the tensors are freed). */
+async function valuesOn(backend: string, f: () => Tensor|Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const out = f();
+    return (Array.isArray(out) ? out : [out]).map(t => t.dataSync() as Float32Array);
+  });
+}
+
+/** max|a−b| ≤ tol·(1 + max|a|), per output. */
+function expectAllClose(got: Float32Array[], want: Float32Array[], tol: number, what: string): void {
+  expect(got.length).withContext(what).toBe(want.length);
+  got.forEach((g, k) => {
+    expect(g.length).withContext(`${what} output ${k} size`).toBe(want[k].length);
+    let err = 0, scale = 0;
+    for (let i = 0; i < g.length; i++) {
+      err = Math.max(err, Math.abs(g[i] - want[k][i]));
+      scale = Math.max(scale, Math.abs(want[k][i]));
+    }
+    expect(err).withContext(`${what} output ${k}: max|wasm − cpu| ${err} (scale ${scale})`)
+        .toBeLessThanOrEqual(tol * (1 + scale));
+  });
+}
+
+/** `f` on wasm equals `f` (or `oracle`) on cpu to `tol`, and leaves no tensor or wasm buffer behind. */
+async function expectMatchesCpu(f: () => Tensor|Tensor[], what: string, tol = 1e-5,
+                                oracle?: () => Tensor|Tensor[]): Promise<void> {
+  const want = await valuesOn('cpu', oracle ?? f);
+  await tf.setBackend('wasm');
+  const tensors = tf.memory().numTensors, buffers = tf.backend().numDataIds();
+  const got = await valuesOn('wasm', f);
+  expect(tf.memory().numTensors).withContext(`${what}: tensors leaked`).toBe(tensors);
+  expect(tf.backend().numDataIds()).withContext(`${what}: wasm buffers leaked`).toBe(buffers);
+  expectAllClose(got, want, tol, what);
+}
+
+const normal = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+
+type Pad = 'same'|'valid'|number|[[number, number], [number, number], [number, number], [number, number]];
+type Rounding = 'floor'|'round'|'ceil'|undefined;
+
+function randomPad(r: () => number, explicitAllowed: boolean): Pad {
+  const kind = pick(r, explicitAllowed ? ['same', 'valid', 'number', 'explicit'] : ['same', 'valid', 'number']);
+  if (kind === 'number') {
+    return int(r, 0, 2);
+  }
+  if (kind === 'explicit') {
+    return [[0, 0], [int(r, 0, 2), int(r, 0, 2)], [int(r, 0, 2), int(r, 0, 2)], [0, 0]];
+  }
+  return kind as 'same'|'valid';
+}
+
+if (!WASM_PRESENT) {
+  describe('wasm kernels', () => {
+    it('are tested on the wasm backend only', () => {
+      pending('the wasm backend is not among the test backends (FG_TEST_BACKENDS) or not registered');
+    });
+    it('installing without tfjs-backend-wasm loaded does nothing and does not throw', () => {
+      if (tf.getKernel('Transpose', 'wasm') != null) {
+        pending('tfjs-backend-wasm is loaded (its kernels are registered) though not tested');
+      }
+      const before = tf.getKernelsForBackend('wasm').length;
+      expect(installWasmKernels()).toEqual([]);
+      expect(wasmKernelsInstalled()).toBe(false);
+      uninstallWasmKernels();
+      expect(tf.getKernelsForBackend('wasm').length).toBe(before);
+    });
+  });
+} else {
+  describe('wasm kernels (src/backends/wasm)', () => {
+    let previous: string;
+    beforeAll(async () => {
+      previous = tf.getBackend() ?? 'cpu';  // undefined before any backend is initialised
+      await tf.setBackend('wasm');
+      await tf.ready();
+      installWasmKernels();
+    });
+    afterAll(async () => {
+      await tf.setBackend(previous);
+    });
+
+    it('BatchMatMul: transposes and batch broadcasting on random shapes match cpu', async () => {
+      const r = prng(1);
+      for (let t = 0; t < 16; t++) {
+        const [m, k, n] = [int(r, 1, 40), int(r, 1, 40), int(r, 1, 40)];
+        const tA = r() < 0.5, tB = r() < 0.5;
+        const batchA = pick(r, [[], [3], [1], [2, 3], [1, 3]]);
+        const batchB = batchA.length === 0 ? pick(r, [[], [2]]) : batchA.map(d => (d === 1 ? 3 : pick(r, [d, 1])));
+        const shapeA = [...batchA, ...(tA ? [k, m] : [m, k])], shapeB = [...batchB, ...(tB ? [n, k] : [k, n])];
+        await expectMatchesCpu(() => tf.matMul(normal(shapeA, 10 + t), normal(shapeB, 50 + t), tA, tB),
+                               `matMul ${shapeA} × ${shapeB} tA=${tA} tB=${tB}`);
+      }
+    });
+
+    it('_FusedMatMul: transposes, batches, bias and activations match cpu', async () => {
+      const r = prng(2);
+      for (let t = 0; t < 14; t++) {
+        const [m, k, n] = [int(r, 1, 30), int(r, 1, 30), int(r, 1, 30)];
+        const tA = r() < 0.5, tB = r() < 0.5;
+        const activation = pick(r, ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const);
+        const batch = t % 2 + 1;  // stock wasm adds the bias to the first matrix of a batch only
+        await expectMatchesCpu(() => tf.fused.matMul({
+          a: normal(tA ? [batch, k, m] : [batch, m, k], 100 + t), b: normal(tB ? [batch, n, k] : [batch, k, n], 200 + t),
+          transposeA: tA, transposeB: tB, bias: normal([n], 300 + t), activation, leakyreluAlpha: 0.1,
+          preluActivationWeights: activation === 'prelu' ? normal([n], 350 + t) : undefined,
+        }), `fused.matMul ${batch}×${m}×${k}×${n} tA=${tA} tB=${tB} ${activation}`);
+      }
+    });
+
+    it('Conv2DBackpropFilter / Input: random shapes, strides, paddings, batch sizes, NHWC and NCHW match cpu', async () => {
+      const r = prng(3);
+      for (let t = 0; t < 14; t++) {
+        const [b, h, w, ci, co] = [int(r, 1, 3), int(r, 3, 9), int(r, 3, 9), int(r, 1, 4), int(r, 1, 5)];
+        const [fh, fw] = [int(r, 1, 3), int(r, 1, 3)];
+        const strides: [number, number] = [int(r, 1, 3), int(r, 1, 3)];
+        const dataFormat = t % 4 === 3 ? 'NCHW' : 'NHWC';
+        const pad = randomPad(r, dataFormat === 'NHWC');
+        const dimRoundingMode: Rounding = typeof pad === 'number' ? pick(r, ['floor', 'round', 'ceil'] as const) : undefined;
+        const xShape = dataFormat === 'NHWC' ? [b, h, w, ci] : [b, ci, h, w];
+        const info = tf.backend_util.computeConv2DInfo(
+            xShape as [number, number, number, number], [fh, fw, ci, co], strides, 1, pad, dimRoundingMode, false,
+            dataFormat === 'NHWC' ? 'channelsLast' : 'channelsFirst');
+        if (info.outHeight <= 0 || info.outWidth <= 0) {
+          continue;
+        }
+        const attrs = {strides, pad, dataFormat, dimRoundingMode, filterShape: [fh, fw, ci, co]};
+        await expectMatchesCpu(
+            () => tf.engine().runKernel('Conv2DBackpropFilter', {x: normal(xShape, 400 + t), dy: normal(info.outShape, 500 + t)},
+                                        attrs as unknown as NamedAttrMap) as Tensor,
+            `Conv2DBackpropFilter ${JSON.stringify({xShape, ...attrs})}`);
+        await expectMatchesCpu(
+            () => tf.engine().runKernel('Conv2DBackpropInput', {dy: normal(info.outShape, 450 + t), filter: normal([fh, fw, ci, co], 550 + t)},
+                                        {strides, pad, dataFormat, dimRoundingMode, inputShape: xShape} as unknown as NamedAttrMap) as Tensor,
+            `Conv2DBackpropInput ${JSON.stringify({xShape, ...attrs})}`);
+      }
+    });
+
+    it('DepthwiseConv2dNativeBackpropInput / Filter: random shapes, strides, dilations, paddings match cpu', async () => {
+      const r = prng(4);
+      for (let t = 0; t < 14; t++) {
+        const [b, h, w, c, cm] = [int(r, 1, 3), int(r, 4, 9), int(r, 4, 9), int(r, 1, 4), int(r, 1, 3)];
+        const [fh, fw] = [int(r, 1, 3), int(r, 1, 3)];
+        // tfjs allows dilations > 1 only with stride 1.
+        const dilate = r() < 0.4;
+        const strides: [number, number] = dilate ? [1, 1] : [int(r, 1, 3), int(r, 1, 3)];
+        const dilations: [number, number] = dilate ? [int(r, 1, 2), int(r, 2, 3)] : [1, 1];
+        const pad = randomPad(r, true);
+        const dimRoundingMode: Rounding = typeof pad === 'number' ? pick(r, ['floor', 'round', 'ceil'] as const) : undefined;
+        const info = tf.backend_util.computeConv2DInfo([b, h, w, c], [fh, fw, c, cm], strides, dilations, pad,
+                                                       dimRoundingMode, true);
+        if (info.outHeight <= 0 || info.outWidth <= 0) {
+          continue;
+        }
+        const what = JSON.stringify({x: [b, h, w, c], f: [fh, fw, c, cm], strides, dilations, pad, dimRoundingMode});
+        // cpu's kernels ignore dilations (tfjs's gradients never pass any): the oracle for a dilated
+        // filter is the undilated kernel on the filter with zeros inserted (same windows and output).
+        const [eh, ew] = [(fh - 1) * dilations[0] + 1, (fw - 1) * dilations[1] + 1];
+        const spread = (f: Tensor) => {  // [fh, fw, c, cm] → [eh, ew, c, cm] with zeros between taps
+          const rows = tf.stack(tf.unstack(f, 0).flatMap((r, i) => i === 0 ? [r] : [...Array(dilations[0] - 1).fill(tf.zerosLike(r)), r]));
+          return tf.stack(tf.unstack(rows, 1).flatMap((col, j) => j === 0 ? [col] : [...Array(dilations[1] - 1).fill(tf.zerosLike(col)), col]), 1);
+        };
+        const onCpu = dilate;
+        const inputOracle = () => tf.engine().runKernel(
+            'DepthwiseConv2dNativeBackpropInput', {dy: normal(info.outShape, 600 + t), filter: spread(normal([fh, fw, c, cm], 700 + t))},
+            {strides, dilations: [1, 1], pad, dimRoundingMode, inputShape: [b, h, w, c]} as unknown as NamedAttrMap) as Tensor;
+        const filterOracle = () => {
+          const full = tf.engine().runKernel(
+              'DepthwiseConv2dNativeBackpropFilter', {x: normal([b, h, w, c], 800 + t), dy: normal(info.outShape, 900 + t)},
+              {strides, dilations: [1, 1], pad, dimRoundingMode, filterShape: [eh, ew, c, cm]} as unknown as NamedAttrMap) as Tensor;
+          return tf.reshape(tf.gather(tf.reshape(full, [eh * ew, c, cm]), tf.tensor1d(
+              Array.from({length: fh * fw}, (_, k) => Math.floor(k / fw) * dilations[0] * ew + (k % fw) * dilations[1]), 'int32')),
+                            [fh, fw, c, cm]);
+        };
+        await expectMatchesCpu(
+            () => tf.engine().runKernel(
+                      'DepthwiseConv2dNativeBackpropInput', {dy: normal(info.outShape, 600 + t), filter: normal([fh, fw, c, cm], 700 + t)},
+                      {strides, dilations, pad, dimRoundingMode, inputShape: [b, h, w, c]} as unknown as NamedAttrMap) as Tensor,
+            `DepthwiseConv2dNativeBackpropInput ${what}`, 1e-5, onCpu ? inputOracle : undefined);
+        await expectMatchesCpu(
+            () => tf.engine().runKernel(
+                      'DepthwiseConv2dNativeBackpropFilter', {x: normal([b, h, w, c], 800 + t), dy: normal(info.outShape, 900 + t)},
+                      {strides, dilations, pad, dimRoundingMode, filterShape: [fh, fw, c, cm]} as unknown as NamedAttrMap) as Tensor,
+            `DepthwiseConv2dNativeBackpropFilter ${what}`, 1e-5, onCpu ? filterOracle : undefined);
+      }
+    });
+
+    it('MaxPoolGrad: the shapes stock wasm gets wrong, random pools, and ties (first max wins) match cpu', async () => {
+      const r = prng(5);
+      const cases: Array<{x: number[], f: [number, number], s: [number, number], pad: Pad, ties: boolean}> = [
+        {x: [1, 4, 4, 1], f: [2, 2], s: [2, 2], pad: 'valid', ties: false},
+        {x: [2, 6, 6, 3], f: [2, 2], s: [2, 2], pad: 'valid', ties: false},
+      ];
+      for (let t = 0; t < 12; t++) {
+        cases.push({x: [int(r, 1, 3), int(r, 3, 9), int(r, 3, 9), int(r, 1, 4)], f: [int(r, 1, 3), int(r, 1, 3)],
+                    s: [int(r, 1, 3), int(r, 1, 3)], pad: pick(r, ['same', 'valid'] as const), ties: t % 2 === 1});
+      }
+      for (const [t, c] of cases.entries()) {
+        const what = `MaxPoolGrad ${JSON.stringify(c)}`;
+        // Ties: values from {0, 1, 2}, so many windows have several maxima.
+        const input = () => c.ties ? tf.floor(tf.randomUniform(c.x, 0, 3, 'float32', 1000 + t)) : normal(c.x, 1000 + t);
+        await expectMatchesCpu(() => {
+          const x = input();
+          // (numeric pads are left out: wasm's MaxPool forward disagrees with cpu's there)
+          const y = tf.maxPool(x as tf.Tensor4D, c.f, c.s, c.pad as 'same'|'valid');
+          const dy = normal(y.shape, 1100 + t);
+          return [y, tf.engine().runKernel('MaxPoolGrad', {dy, input: x, output: y},
+                                           {filterSize: c.f, strides: c.s, pad: c.pad} as unknown as NamedAttrMap) as Tensor];
+        }, what, 1e-6);  // a position in several windows sums their dy in another order
+      }
+    });
+
+    it('tf.grad of conv2d, depthwiseConv2d and maxPool (forward and gradients) match cpu', async () => {
+      const dyOf = (y: Tensor, seed: number) => normal(y.shape, seed);
+      await expectMatchesCpu(() => {
+        const x = normal([3, 9, 8, 3], 1), w = normal([3, 3, 3, 4], 2);
+        const f = (a: Tensor, b: Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+        const y = f(x, w);
+        return [y, ...tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.mul(f(a, b), dyOf(y, 3))))([x, w])];
+      }, 'grad conv2d');
+      await expectMatchesCpu(() => {
+        const x = normal([2, 8, 7, 3], 4), w = normal([3, 2, 3, 2], 5);
+        const f = (a: Tensor, b: Tensor) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, [2, 1], 'valid');
+        const y = f(x, w);
+        return [y, ...tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.mul(f(a, b), dyOf(y, 6))))([x, w])];
+      }, 'grad depthwiseConv2d');
+      await expectMatchesCpu(() => {
+        const x = normal([2, 6, 6, 3], 7);
+        const f = (a: Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid');
+        const y = f(x);
+        return [y, tf.grad((a: Tensor) => tf.sum(tf.mul(f(a), dyOf(y, 8))))(x)];
+      }, 'grad maxPool', 1e-6);
+    });
+
+    it('installing twice is harmless; uninstall restores the stock kernels', async () => {
+      await tf.setBackend('wasm');
+      installWasmKernels();
+      expect(wasmKernelsInstalled()).toBe(true);
+      const before = WASM_KERNEL_NAMES.map(n => tf.getKernel(n, 'wasm')!.kernelFunc);
+      expect(installWasmKernels()).toEqual([]);
+      expect(WASM_KERNEL_NAMES.map(n => tf.getKernel(n, 'wasm')!.kernelFunc)).toEqual(before);
+      try {
+        uninstallWasmKernels();
+        expect(wasmKernelsInstalled()).toBe(false);
+        expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+        expect(tf.getKernel('BatchMatMul', 'wasm')).toBeDefined();
+        uninstallWasmKernels();  // twice: harmless
+      } finally {
+        expect(installWasmKernels().sort()).toEqual([...WASM_KERNEL_NAMES].sort());
+      }
+      expect(wasmKernelsInstalled()).toBe(true);
+      await expectMatchesCpu(() => tf.matMul(normal([5, 7], 1), normal([6, 7], 2), false, true), 'matMul after reinstall');
+    });
+
+    describe('a small CNN (Conv2D, MaxPool, DepthwiseConv2D, Conv2D, Dense) trains with model.fit on wasm', () => {
+      const N = 4, CLASSES = 3;
+      function cnn(): tfl.LayersModel {
+        const model = tfl.sequential({layers: [
+          tfl.layers.conv2d({inputShape: [8, 8, 2], filters: 4, kernelSize: 3, activation: 'relu', name: 'c1'}),
+          tfl.layers.maxPooling2d({poolSize: 2, name: 'p1'}),
+          tfl.layers.depthwiseConv2d({kernelSize: 2, padding: 'same', activation: 'relu', name: 'd1'}),
+          tfl.layers.conv2d({filters: 5, kernelSize: 2, padding: 'same', activation: 'relu', name: 'c2'}),
+          tfl.layers.flatten({name: 'f'}),
+          tfl.layers.dense({units: CLASSES, activation: 'softmax', name: 'out'}),
+        ]});
+        return seedWeights(model, 77);
+      }
+      for (const perturb of ['none', 'weight', 'activity'] as const) {
+        it(`perturb '${perturb}': fits of one epoch, finite loss, every weight changes, no leak per step` +
+               (perturb === 'none' ? ', loss decreases' : ''), async () => {
+          await tf.setBackend('wasm');
+          uninstallWasmKernels();  // the optimizer installs them on its first step
+          const model = cnn();
+          const x = normal([N, 8, 8, 2], 31);
+          const y = tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), CLASSES);
+          const optimizer = fg.optimizers.forwardGradient({perturb, optimizer: tf.train.sgd(0.1), seed: 5});
+          model.compile({optimizer, loss: 'categoricalCrossentropy'});
+          const w0 = model.getWeights().map(w => w.dataSync().slice());
+          const losses: number[] = [], tensors: number[] = [];
+          for (let epoch = 0; epoch < (perturb === 'none' ? 3 : 2); epoch++) {
+            const h = await model.fit(x, y, {epochs: 1, batchSize: N, shuffle: false, verbose: 0,
+                                             callbacks: [fg.callbacks.forwardGradient()]});
+            losses.push(h.history.loss[0] as number);
+            tensors.push(tf.memory().numTensors);
+          }
+          expect(tensors[tensors.length - 1]).withContext(`tensors after each fit ${tensors}`).toBe(tensors[0]);
+          expect(wasmKernelsInstalled()).withContext('installed by the optimizer').toBe(true);
+          expect(losses.every(Number.isFinite)).withContext(`losses ${losses}`).toBe(true);
+          model.getWeights().forEach((w, i) => {
+            const v = w.dataSync();
+            expect(v.every(Number.isFinite)).withContext(`${model.weights[i].name} finite`).toBe(true);
+            expect(v.some((u, j) => u !== w0[i][j])).withContext(`${model.weights[i].name} changed`).toBe(true);
+          });
+          if (perturb === 'none') {
+            expect(losses[2]).withContext(`losses ${losses}`).toBeLessThan(losses[0]);
+          }
+          x.dispose();
+          y.dispose();
+          optimizer.dispose();
+          model.dispose();
+        });
+      }
+    });
+  });
+}
