@@ -37,7 +37,7 @@ const USAGE = `usage: node build/bench/peer.js [options]
   --models LIST     LocalMixer presets (default: M/1/16,M/8/16)
   --modes LIST      LG-FG-A, BP (default: both)
   --batch N         batch size (default: 128)
-  --threads N       torch.set_num_threads (default: 1, what ours has: wasm in node is single-threaded)
+  --threads N       threads of both sides: torch.set_num_threads, fg.backends.enableWasmThreads (default: 1)
   --rounds N        alternating rounds, each one ours + one torch process (default: 2)
   --steps N         timed steps per process, median reported (default: 3)
   --warmup N        untimed steps per process first (default: 1)
@@ -107,38 +107,14 @@ function parse(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Ours (child process)
 
-/**
- * Installs the fast wasm kernels of `src/backends/wasm` (issue 9) when that module exists; returns
- * what was installed, for the report.
- */
-function installWasmKernelsIfPresent(): string {
-  let mod: {installWasmKernels?: () => unknown};
-  try {
-    // tslint:disable-next-line:no-require-imports
-    mod = require('../src/backends/wasm');
-  } catch (e) {
-    const err = e as {code?: string, message?: string};
-    if (err.code === 'MODULE_NOT_FOUND' && /src[\\/]backends[\\/]wasm/.test(err.message ?? '')) {
-      return 'none (no src/backends/wasm)';
-    }
-    throw e;
-  }
-  if (typeof mod.installWasmKernels !== 'function') {
-    return 'none (src/backends/wasm has no installWasmKernels)';
-  }
-  mod.installWasmKernels();
-  return 'installWasmKernels()';
-}
-
 /** Child: our step for one model and mode → one JSON line {ms, steps, params, …} on stdout. */
 async function measureOurs(o: Options, preset: fg.models.LocalMixerPreset, mode: Mode): Promise<void> {
-  if (o.threads > 1) {
-    // only takes effect where wasm has threads (not in node); reported below either way
-    require('@tensorflow/tfjs-backend-wasm').setThreadsCount(o.threads);
-  }
-  await tf.setBackend('wasm');
+  // the package's wasm kernels (what the CLI and the optimizer install) and, with --threads N > 1,
+  // XNNPACK threads (fg.backends.enableWasmThreads, before wasm starts; it warns where it cannot)
+  await fg.backends.enableWasmThreads(o.threads);
+  fg.backends.installWasmKernels();
+  const kernels = 'installWasmKernels()';
   await tf.ready();
-  const kernels = installWasmKernelsIfPresent();  // >>> HOOK (issue 9): installWasmKernels() of src/backends/wasm
   tfl.layers.dense({units: 1});  // tfjs-layers loaded (registers its gradients)
   const model = fg.models.localMixer({preset, seed: 0});
   const inputShape = model.inputs[0].shape.slice(1) as number[];
@@ -159,7 +135,7 @@ async function measureOurs(o: Options, preset: fg.models.LocalMixerPreset, mode:
     }
     const weights = model.trainableWeights.map(w => w.read());
     const finite = weights.every(w => tf.tidy(() => tf.all(tf.isFinite(w)).dataSync()[0] === 1));
-    const wasmThreads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? o.threads : 1;
+    const wasmThreads = fg.backends.wasmThreadsCount();
     console.log(JSON.stringify({
       impl: 'ours', model: preset, mode, batch: o.batch, ms: median(steps), steps, params: model.countParams(),
       finite, simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'), threads: wasmThreads, kernels,
