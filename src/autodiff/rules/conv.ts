@@ -1,7 +1,7 @@
 /**
  * JVP rules: convolutions, pooling, batch normalization and image resizing (`Conv2D`,
  * `FusedConv2D`, `DepthwiseConv2dNative`, `FusedDepthwiseConv2D`, `Conv2DBackpropInput`, `Conv3D`,
- * `MaxPool`, `AvgPool`, `MaxPool3D`, `AvgPool3D`, `FusedBatchNorm`, `ResizeBilinear`,
+ * `MaxPool`, `AvgPool`, `MaxPool3D`, `AvgPool3D`, `FusedBatchNorm`, `LRN`, `ResizeBilinear`,
  * `ResizeNearestNeighbor`).
  *
  * Convolutions are bilinear in (input, filter). The input tangent's batch axes are folded into the
@@ -217,6 +217,46 @@ function maxPoolTangent(
 }
 
 /** MaxPool: ẏ = ẋ at the (first) position of the window's maximum. */
+/**
+ * Σ of z over the channel window [c − r, c + r] (clipped to the channels) along the last axis, as
+ * LRN sums: a sum of shifted slices of the zero-padded z (any leading axes, tangent batch axes too).
+ */
+function channelWindowSum(z: Tensor, depthRadius: number): Tensor {
+  const c = z.shape[z.rank - 1];
+  const r = Math.min(depthRadius, c - 1);  // a wider window covers the same channels
+  if (r <= 0) {
+    return z;
+  }
+  const padded = tf.pad(z, [...new Array(z.rank - 1).fill([0, 0]), [r, r]]);
+  const begin = new Array(z.rank).fill(0);
+  const size = [...z.shape.slice(0, -1), c];
+  let acc = tf.slice(padded, begin, size);
+  for (let k = 1; k <= 2 * r; k++) {
+    begin[z.rank - 1] = k;
+    acc = tf.add(acc, tf.slice(padded, begin, size));
+  }
+  return acc;
+}
+
+/**
+ * Local response normalization y = x·s^−β with s = bias + α·W(x²), W the channel window sum:
+ * ẏ = ẋ·s^−β − 2αβ·x·s^(−β−1)·W(x·ẋ). The window runs along the last axis, so the batch axes of ẋ
+ * just broadcast.
+ */
+const lrnJvp: JvpRule = (inputs, tangents, attrs) => {
+  const t = tangents.x;
+  if (t == null) {
+    return null;
+  }
+  const x = inputs.x;
+  const {depthRadius, bias, alpha, beta} =
+      attrs as unknown as {depthRadius: number, bias: number, alpha: number, beta: number};
+  const s = tf.add(bias, tf.mul(alpha, channelWindowSum(tf.square(x), depthRadius)));
+  const sPowBeta = tf.pow(s, -beta);
+  const coupling = tf.mul(-2 * alpha * beta, tf.div(tf.mul(x, sPowBeta), s));
+  return tf.add(tf.mul(t, sPowBeta), tf.mul(coupling, channelWindowSum(tf.mul(x, t), depthRadius)));
+};
+
 const maxPoolJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
   const t = tangents.x;
   if (t == null) {
@@ -348,6 +388,7 @@ export const convJvps: JvpConfig[] = [
   {kernelName: tf.AvgPool, jvp: linearPerExample(tf.AvgPool, 'x')},
   // Average pooling is linear: ẏ = avgPool3d(ẋ).
   {kernelName: tf.AvgPool3D, jvp: linearPerExample(tf.AvgPool3D, 'x')},
+  {kernelName: tf.LRN, jvp: lrnJvp},
   // Resizing is linear in the images: ẏ = resize(ẋ).
   {kernelName: tf.ResizeBilinear, jvp: linearPerExample(tf.ResizeBilinear, 'images')},
   // Resizing is linear in the images: ẏ = resize(ẋ).
