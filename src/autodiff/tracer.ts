@@ -46,6 +46,8 @@ export type CustomGradMode = 'vjp'|'forward';
  * kernel rule instead of a taped VJP and a backward pass per direction), and lets a kernel observer
  * see the fused kernels' pre-activations (activity perturbation). A user's customGrad op runs in
  * the user's own scope, never in one of these (unless the user names an op scope like a tfjs op).
+ * The names survive minification (they are object keys). A tfjs op missing here would still get a
+ * correct tangent (from its exact custom gradient), only more slowly and opaque to observers.
  */
 export const EXACT_CUSTOM_GRAD_SCOPES: ReadonlySet<string> = new Set([
   'fusedMatMul__op', 'fusedConv2d__op', 'fusedDepthwiseConv2d__op',  // tf.fused.*

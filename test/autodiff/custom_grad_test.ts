@@ -190,6 +190,44 @@ describeBackends('customGrad in forward mode', () => {
     });
   }));
 
+  // Each of tfjs's own customGrad ops is traced through its kernels (the observer sees the kernel
+  // named here, which it could not if the op went the VJP way), with the same tangent in both modes.
+  const tfjsOps: Array<[string, string, () => (a: Tensor) => Tensor]> = [
+    ['fused.matMul', tf._FusedMatMul, () => {
+      const w = randn([4, 2]) as tf.Tensor2D;
+      return a => tf.fused.matMul({a: tf.reshape(a, [2, 4]), b: w, bias: tf.ones([2]), activation: 'relu'});
+    }],
+    ['fused.conv2d', tf.FusedConv2D, () => {
+      const w = randn([2, 2, 2, 3]) as tf.Tensor4D;
+      return a => tf.fused.conv2d<tf.Tensor4D>({x: tf.reshape(a, [1, 2, 2, 2]) as tf.Tensor4D, filter: w, strides: 1, pad: 'same', activation: 'elu'});
+    }],
+    ['fused.depthwiseConv2d', tf.FusedDepthwiseConv2D, () => {
+      const w = randn([2, 2, 2, 1]) as tf.Tensor4D, x4 = (a: Tensor) => tf.reshape(a, [1, 2, 2, 2]) as tf.Tensor4D;
+      return a => tf.fused.depthwiseConv2d<tf.Tensor4D>({x: x4(a), filter: w, strides: 1, pad: 'same'});
+    }],
+    ['losses.softmaxCrossEntropy', tf.Max, () => {
+      const labels = tf.oneHot(tf.tensor1d([1, 3], 'int32'), 4);
+      return a => tf.losses.softmaxCrossEntropy(labels, tf.reshape(a, [2, 4]));
+    }],
+    ['logSoftmax', tf.Max, () => a => tf.logSoftmax(tf.reshape(a, [2, 4]))],
+    ['logSigmoid', tf.Softplus, () => a => tf.logSigmoid(a)],
+  ];
+  tfjsOps.forEach(([name, kernel, make], i) => {
+    it(`traces tfjs's ${name} (a customGrad op with an exact gradient) through its kernels`, () => withSeed(8000 + 10 * i, () => {
+      tf.tidy(() => {
+        const f = make();
+        const x = randn([8]), v = randn([8]);
+        const seen: string[] = [];
+        const byVjpMode = withTangents(() => {
+          seedTangent(x, v);
+          return tangentOf(f(x))!;
+        }, {observer: k => (seen.push(k.kernelName), null)});
+        expect(seen).toContain(kernel);
+        expectClose(byVjpMode, jvp(f, [x], [v], {customGrad: 'forward'}).tangent, 1e-6, 1e-7);
+      });
+    }));
+  });
+
   it('a user customGrad op is opaque to the observer in vjp mode, traced in forward mode', () => withSeed(7800, () => {
     tf.tidy(() => {
       const x = randn([3]);
