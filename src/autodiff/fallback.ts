@@ -56,11 +56,13 @@ export function jvpRuleFromVjp(vjp: Vjp): JvpRule {
 
 /**
  * Kernels whose registered gradient runs kernels that have no gradient themselves, so no JVP can be
- * derived from it: the reason, for the error. (A JVP rule, if registered, takes precedence.)
+ * derived from it: the reason, for the error. The built-in rules cover them; this list serves a
+ * user who unregisters one. (Any other such kernel fails in the backward pass, with the same error.)
  */
 const NOT_DERIVABLE: {[kernelName: string]: string} = {
   'Dilation2D': 'its gradient runs Dilation2DBackpropInput / Dilation2DBackpropFilter, which have ' +
       'no gradient, so no JVP can be derived from it.',
+  'LRN': 'its gradient runs LRNGrad, which has no gradient, so no JVP can be derived from it.',
 };
 
 const warned = new Set<string>();

@@ -261,6 +261,23 @@ describeBackends('customGrad in forward mode', () => {
        });
      }));
 
+  it('passes the engine\'s IS_TEST leak check (tensors saved by the forward, taped VJP)', () => withSeed(8100, () => {
+    tf.tidy(() => {
+      const a = randn([3, 2]), b = randn([3, 2]), ta = randn([2, 3, 2]), tb = randn([2, 3, 2]);
+      const f = (x: Tensor, y: Tensor) => tf.sum(halfGradTanh(twoInputsSurrogate(x, ste(y))));
+      const expected = jvp(f, [a, b], [ta, tb]).tangent;
+      const wasTest = tf.env().getBool('IS_TEST');
+      tf.env().set('IS_TEST', true);
+      let tangent: Tensor;
+      try {
+        tangent = jvp(f, [a, b], [ta, tb]).tangent;
+      } finally {
+        tf.env().set('IS_TEST', wasTest);
+      }
+      expectClose(tangent, expected, 0, 0);
+    });
+  }));
+
   it('an error inside the user\'s gradFunc is reported and restores the engine', () => {
     const failing = tf.customGrad(((x: Tensor) => ({
       value: tf.square(x),

@@ -102,17 +102,22 @@ describeBackends('tracer', () => {
     tf.dispose([x, v]);
   });
 
-  it('Dilation2D gets a clear UnsupportedKernelError (its gradient cannot be differentiated), no leak', () => {
+  it('without its rule, Dilation2D gets a clear UnsupportedKernelError (its gradient cannot be ' +
+     'differentiated), no leak', () => {
     if (tf.getKernel(tf.Dilation2D, tf.getBackend()) == null) {
       pending(`no Dilation2D kernel on ${tf.getBackend()}`);
     }
     const x = randn([1, 4, 4, 2]), f = randn([2, 2, 2]), v = randn([1, 4, 4, 2]);
     const before = tf.memory().numTensors;
+    const rule = getJvpRule(tf.Dilation2D)!;
+    unregisterJvpRule(tf.Dilation2D);
     let error: unknown;
     try {
       jvp(a => tf.dilation2d(a as tf.Tensor4D, f as tf.Tensor3D, 1, 'same'), [x], [v]);
     } catch (e) {
       error = e;
+    } finally {
+      registerJvpRule(tf.Dilation2D, rule);
     }
     expect(error instanceof UnsupportedKernelError).toBe(true);
     expect((error as UnsupportedKernelError).kernelName).toBe(tf.Dilation2D);

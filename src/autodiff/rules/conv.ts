@@ -1,7 +1,7 @@
 /**
  * JVP rules: convolutions, pooling, batch normalization and image resizing (`Conv2D`,
  * `FusedConv2D`, `DepthwiseConv2dNative`, `FusedDepthwiseConv2D`, `Conv2DBackpropInput`, `Conv3D`,
- * `MaxPool`, `AvgPool`, `MaxPool3D`, `AvgPool3D`, `FusedBatchNorm`, `LRN`, `ResizeBilinear`,
+ * `MaxPool`, `AvgPool`, `MaxPool3D`, `AvgPool3D`, `Dilation2D`, `FusedBatchNorm`, `LRN`, `ResizeBilinear`,
  * `ResizeNearestNeighbor`).
  *
  * Convolutions are bilinear in (input, filter). The input tangent's batch axes are folded into the
@@ -216,7 +216,6 @@ function maxPoolTangent(
   return tf.reshape(tf.sum(tf.mul(wt, mask), -1), [...ctx.batchShape, ...outShape]);
 }
 
-/** MaxPool: ẏ = ẋ at the (first) position of the window's maximum. */
 /**
  * Σ of z over the channel window [c − r, c + r] (clipped to the channels) along the last axis, as
  * LRN sums: a sum of shifted slices of the zero-padded z (any leading axes, tangent batch axes too).
@@ -257,6 +256,55 @@ const lrnJvp: JvpRule = (inputs, tangents, attrs) => {
   return tf.add(tf.mul(t, sPowBeta), tf.mul(coupling, channelWindowSum(tf.mul(x, t), depthRadius)));
 };
 
+/**
+ * Dilation2D (grayscale dilation, max-plus): y = max over the filter taps k of x at tap k of the
+ * window + f[k]; ẏ = ẋ + ḟ at the (first, as the kernels pick it) tap attaining the max. Each tap's
+ * candidates are one strided slice of the padded x, so no window extraction is needed.
+ */
+const dilation2DJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
+  const {x, filter} = inputs;
+  const tx = tangents.x, tFilter = tangents.filter;
+  if (tx == null && tFilter == null) {
+    return null;
+  }
+  const {strides, pad, dilations} = attrs as unknown as tf.Dilation2DAttrs;
+  const info = tf.backend_util.computeDilation2DInfo(
+      x.shape as [number, number, number, number], filter.shape as [number, number, number], strides,
+      pad as 'valid'|'same', 'NHWC', dilations);
+  const {outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw} = info;
+  const {dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw} = info;
+  const C = x.shape[3] as number;
+  const M = y.size;  // N·oh·ow·C, channels fastest
+  const padding: Array<[number, number]> =
+      [[0, 0], [info.padInfo.top, info.padInfo.bottom], [info.padInfo.left, info.padInfo.right], [0, 0]];
+  const tap = (v: Tensor, i: number, j: number) => tf.stridedSlice(
+      v, [0, i * dh, j * dw, 0], [v.shape[0], i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, C],
+      [1, sh, sw, 1]);
+  const xp = tf.pad(x, padding, VERY_NEGATIVE);
+  const candidates: Tensor[] = [];
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      candidates.push(tf.reshape(tf.add(tap(xp, i, j), tf.reshape(tf.slice(filter, [i, j, 0], [1, 1, C]), [C])), [M]));
+    }
+  }
+  const mask = tf.cast(tf.oneHot(tf.argMax(tf.stack(candidates, 1), 1), fh * fw), 'float32');  // [M, K]
+  const B = batchSize(ctx);
+  const tp = tx == null ? null : tf.pad(foldBatch(tx, ctx), padding);  // [B·N, Hp, Wp, C]
+  const tf4 = tFilter == null ? null : tf.reshape(tFilter, [B, fh, fw, C]);
+  let acc: Tangent = null;
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const fromX = tp == null ? null : tf.reshape(tap(tp, i, j), [B, M]);
+      const fromFilter = tf4 == null ? null : tf.reshape(tf.broadcastTo(
+          tf.reshape(tf.slice(tf4, [0, i, j, 0], [B, 1, 1, C]), [B, 1, C]), [B, M / C, C]), [B, M]);
+      const picked = tf.reshape(tf.slice(mask, [0, i * fw + j], [M, 1]), [1, M]);
+      acc = sumTangents(acc, tf.mul(sumTangents(fromX, fromFilter)!, picked));
+    }
+  }
+  return tf.reshape(acc!, [...ctx.batchShape, ...y.shape]);
+};
+
+/** MaxPool: ẏ = ẋ at the (first) position of the window's maximum. */
 const maxPoolJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
   const t = tangents.x;
   if (t == null) {
@@ -389,6 +437,7 @@ export const convJvps: JvpConfig[] = [
   // Average pooling is linear: ẏ = avgPool3d(ẋ).
   {kernelName: tf.AvgPool3D, jvp: linearPerExample(tf.AvgPool3D, 'x')},
   {kernelName: tf.LRN, jvp: lrnJvp},
+  {kernelName: tf.Dilation2D, jvp: dilation2DJvp},
   // Resizing is linear in the images: ẏ = resize(ẋ).
   {kernelName: tf.ResizeBilinear, jvp: linearPerExample(tf.ResizeBilinear, 'images')},
   // Resizing is linear in the images: ẏ = resize(ẋ).
