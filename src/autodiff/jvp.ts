@@ -8,10 +8,24 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import {TracingError, ValueError} from '../errors';
 import {zerosTangent} from './helpers';
 import {KernelObserver} from './registry';
-import {activeTrace, runTraced, Trace, untraced} from './tracer';
+import {activeTrace, CustomGradMode, runTraced, Trace, untraced} from './tracer';
+
+/** How forward mode differentiates `tf.customGrad` ops: an option of `jvp` and `withTangents`. */
+export interface CustomGradOption {
+  /**
+   * `'vjp'` (the default): a customGrad op's tangent follows its custom gradient, so forward mode
+   * agrees with `tf.grad` (a straight-through estimator passes tangents through, a gradient
+   * reversal flips them); the op is opaque (a kernel observer does not see the kernels inside it).
+   * `'forward'`: differentiate its forward function, ignoring the custom gradient (the true
+   * derivative). tfjs's own customGrad ops (fused matMul / conv2d / depthwiseConv2d,
+   * softmaxCrossEntropy, logSoftmax, logSigmoid), whose custom gradients are exact, are traced
+   * through their kernels either way.
+   */
+  customGrad?: CustomGradMode;
+}
 
 /** Options of `withTangents`. */
-export interface WithTangentsOptions {
+export interface WithTangentsOptions extends CustomGradOption {
   /**
    * Leading batch axes of every tangent: `[]` (the default) pushes one direction, `[K]` pushes K
    * directions through in a single pass.
@@ -27,7 +41,8 @@ export interface WithTangentsOptions {
 /**
  * Runs `fn` with forward-mode tracing on. Inside it, `seedTangent` attaches tangents to tensors and
  * `tangentOf` reads the tangent any tensor computed from them has acquired. Every tangent is freed
- * when `fn` returns or throws; tensors returned by `fn` are unaffected.
+ * when `fn` returns or throws; tensors returned by `fn` are unaffected. `tf.customGrad` ops follow
+ * their custom gradient unless `options.customGrad` is `'forward'` (see `CustomGradOption`).
  *
  * ```js
  * const dy = fg.withTangents(() => {
@@ -43,7 +58,18 @@ export function withTangents<T>(fn: () => T, options: WithTangentsOptions = {}):
     throw new ValueError(
         `withTangents: batchShape must be an array of positive integers. Received: ${batchShape}.`);
   }
-  return runTraced(batchShape, () => fn(), options.observer ?? null);
+  const customGrad = checkCustomGrad('withTangents', options);
+  return runTraced(batchShape, () => fn(), options.observer ?? null, customGrad);
+}
+
+function checkCustomGrad(fnName: string, options: CustomGradOption): CustomGradMode {
+  const mode = options.customGrad ?? 'vjp';
+  if (mode !== 'vjp' && mode !== 'forward') {
+    throw new ValueError(
+        `${fnName}: customGrad must be 'vjp' (follow custom gradients) or 'forward' (differentiate ` +
+        `the forward function). Received: ${mode}.`);
+  }
+  return mode;
 }
 
 function requireTrace(fnName: string): Trace {
@@ -100,7 +126,7 @@ export function isTracing(): boolean {
 }
 
 /** Options of `jvp`. */
-export interface JvpOptions {
+export interface JvpOptions extends CustomGradOption {
   /** `f` returns `[output, aux]`; `aux` is returned as is, without a tangent. Defaults to false. */
   hasAux?: boolean;
 }
@@ -117,6 +143,8 @@ export interface JvpResult<O, A = unknown> {
  * directional derivative of its output along `tangents`. Tangents may carry leading batch axes
  * (the same for all): `tangents[i]` of shape `[...B, ...primals[i].shape]` pushes prod(B)
  * directions through at once, and the output tangent then has shape `[...B, ...output.shape]`.
+ * `tf.customGrad` ops inside `f` follow their custom gradient, like `tf.grad`, unless
+ * `options.customGrad` is `'forward'` (see `CustomGradOption`).
  *
  * ```js
  * const {value, tangent} = fg.jvp(x => tf.sum(tf.square(x)), [tf.tensor1d([1, 2])],
@@ -137,6 +165,7 @@ export function jvp<O extends Tensor|Tensor[], A = unknown>(
         `${Array.isArray(tangents) ? tangents.length : typeof tangents} tangents.`);
   }
   const batchShape = inferBatchShape(primals, tangents);
+  const customGrad = checkCustomGrad('jvp', options);
   if (new Set(primals).size !== primals.length) {
     throw new ValueError('jvp: the same tensor appears twice in primals.');
   }
@@ -160,7 +189,7 @@ export function jvp<O extends Tensor|Tensor[], A = unknown>(
     const tangent = (Array.isArray(value) ? tangentOuts : tangentOuts[0]) as O;
     // Keep aux tensors alive past the tidy: tidy keeps only what it returns.
     return {value, tangent, aux} as unknown as tf.TensorContainer;
-  }) as unknown as JvpResult<O, A>, {batchShape});
+  }) as unknown as JvpResult<O, A>, {batchShape, customGrad});
 }
 
 function inferBatchShape(primals: Tensor[], tangents: Tensor[]): number[] {

@@ -4,7 +4,8 @@
  * While a trace is active it wraps two engine methods:
  * - `runKernelFunc` (every registered kernel and every customGrad op passes through it): after a
  *   kernel runs, if an input carries a tangent, the kernel's JVP rule computes the outputs' tangents;
- *   customGrad ops run their forward inline (no tape is recording) so their inner kernels are traced;
+ *   a customGrad op either gets the JVP of its custom gradient (user ops, by default) or runs its
+ *   forward inline so that its inner kernels are traced (tfjs's own ops; see `CustomGradMode`);
  * - `disposeTensor`: a tangent dies with its primal;
  * and restores them when the trace ends, in `finally`.
  */
@@ -12,21 +13,55 @@ import * as tf from '@tensorflow/tfjs-core';
 import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
 import {TracingError, UnsupportedKernelError} from '../errors';
-import {fallbackJvpRule} from './fallback';
-import {FUSED_ACTIVATION_KERNELS, getJvpRule, JvpContext, KernelObserver, NamedTangentMap, Tangent} from './registry';
+import {fallbackJvpRule, jvpRuleFromVjp, NamedCotangentMap} from './fallback';
+import {FUSED_ACTIVATION_KERNELS, getJvpRule, JvpContext, JvpRule, KernelObserver, NamedTangentMap, Tangent} from './registry';
 
 interface KernelInvocation {
   kernelName?: string;
   inputs: NamedTensorMap;
   attrs?: NamedAttrMap;
+  /** customGrad ops only: runs the user's `f`, which hands tensors for the backward pass to `save`. */
   forwardFunc?: (backend: unknown, save: (tensors: Tensor[]) => void) => Tensor | Tensor[];
+  /** customGrad ops only: the user's `gradFunc`; valid once `forwardFunc` has run. */
+  backwardsFunc?: (dy: Tensor, saved: Tensor[]) => NamedCotangentMap;
 }
+
+/**
+ * How forward mode differentiates a `tf.customGrad` op:
+ * - `'vjp'` (the default): by its custom gradient. The tangent is the JVP consistent with the custom
+ *   VJP (its transpose), so forward mode agrees with `tf.grad`: a straight-through estimator passes
+ *   the tangent through, a gradient-reversal op flips it. The op is opaque: the kernels inside it
+ *   are neither traced nor shown to a kernel observer.
+ * - `'forward'`: by its forward function (the true derivative), tracing the kernels inside it;
+ *   the custom gradient is ignored.
+ * tfjs's own customGrad ops (`EXACT_CUSTOM_GRAD_SCOPES`) are traced inline in both modes.
+ */
+export type CustomGradMode = 'vjp'|'forward';
+
+/**
+ * Engine scopes of tfjs 4.x ops implemented with `customGrad` whose custom gradient *is* the true
+ * gradient (it exists for numerical stability, or because the fused kernels have no registered
+ * gradient): `op()` runs each in a scope named `<op>__op`, active when its customGrad op is
+ * dispatched. Tracing them inline gives the same tangent as their VJP, much more cheaply (one
+ * kernel rule instead of a taped VJP and a backward pass per direction), and lets a kernel observer
+ * see the fused kernels' pre-activations (activity perturbation). A user's customGrad op runs in
+ * the user's own scope, never in one of these (unless the user names an op scope like a tfjs op).
+ * The names survive minification (they are object keys). A tfjs op missing here would still get a
+ * correct tangent (from its exact custom gradient), only more slowly and opaque to observers.
+ */
+export const EXACT_CUSTOM_GRAD_SCOPES: ReadonlySet<string> = new Set([
+  'fusedMatMul__op', 'fusedConv2d__op', 'fusedDepthwiseConv2d__op',  // tf.fused.*
+  'softmaxCrossEntropy__op', 'logSoftmax__op', 'logSigmoid__op',
+]);
 
 /** The engine members the tracer uses (some are private in tfjs's typings). */
 interface EngineInternals {
   runKernelFunc(params: KernelInvocation): Tensor|Tensor[];
   disposeTensor(t: Tensor): void;
   isTapeOn(): boolean;
+  addTapeNode(
+      kernelName: string, inputs: NamedTensorMap, outputs: Tensor[],
+      gradientsFunc: KernelInvocation['backwardsFunc'], saved: Tensor[], attrs: NamedAttrMap): void;
   tidy<T extends tf.TensorContainer>(fn: () => T): T;
   backend: unknown;
   state: {
@@ -46,7 +81,7 @@ export class Trace implements JvpContext {
   inRule = false;
   /** Depth of `untraced()` sections (stopGradient and similar opaque ops). */
   suspended = 0;
-  constructor(readonly batchShape: readonly number[]) {}
+  constructor(readonly batchShape: readonly number[], readonly customGrad: CustomGradMode = 'vjp') {}
 
   /** Registers `t` as the tangent of `x` (owned by the trace from now on). */
   setTangent(x: Tensor, t: Tensor): void {
@@ -83,11 +118,13 @@ function engine(): EngineInternals {
 
 /**
  * Runs `fn` with forward-mode tracing on; `observer`, if given, sees every traced kernel (it owns
- * nothing it returns: the tracer disposes the perturbation after use). Tracing cannot be nested. The engine is restored and
- * every tangent still alive is disposed when `fn` returns or throws.
+ * nothing it returns: the tracer disposes the perturbation after use); `customGrad` says how
+ * customGrad ops are differentiated (see `CustomGradMode`). Tracing cannot be nested. The engine
+ * is restored and every tangent still alive is disposed when `fn` returns or throws.
  */
 export function runTraced<T>(
-    batchShape: readonly number[], fn: (trace: Trace) => T, observer: KernelObserver|null = null): T {
+    batchShape: readonly number[], fn: (trace: Trace) => T, observer: KernelObserver|null = null,
+    customGrad: CustomGradMode = 'vjp'): T {
   if (active != null) {
     throw new TracingError(
         'Forward-mode tracing is already active: jvp / withTangents cannot be nested.');
@@ -95,7 +132,7 @@ export function runTraced<T>(
   const e = engine();
   const origRunKernelFunc = e.runKernelFunc;
   const origDisposeTensor = e.disposeTensor;
-  const trace = new Trace([...batchShape]);
+  const trace = new Trace([...batchShape], customGrad);
   trace.observer = observer;
   active = trace;
   e.runKernelFunc = function(this: EngineInternals, params: KernelInvocation) {
@@ -171,7 +208,12 @@ function tracedRunKernelFunc(
     return orig.call(e, params);
   }
   if (params.kernelName == null) {
-    // A customGrad op. With no tape recording, its gradFunc is never used: run its forward inline
+    const scope = e.state.activeScope?.name ?? '';
+    if (trace.customGrad === 'vjp' && !EXACT_CUSTOM_GRAD_SCOPES.has(scope) &&
+        params.forwardFunc != null && params.backwardsFunc != null) {
+      return runCustomGradByVjp(e, trace, params, scope);
+    }
+    // Traced inline. With no tape recording, the op's gradFunc is never used: run its forward here
     // so that the kernels inside it are traced (and the engine's IS_TEST leak check does not see
     // tangents allocated inside it).
     if (e.isTapeOn() || params.forwardFunc == null) {
@@ -182,6 +224,70 @@ function tracedRunKernelFunc(
   }
   const out = orig.call(e, params);
   propagate(e, trace, params.kernelName, params.inputs, params.attrs ?? {}, out);
+  return out;
+}
+
+/**
+ * Runs a customGrad op as one opaque op whose derivative is its custom gradient: its forward runs
+ * untraced (as the engine runs it: kernels inside are not taped, a recording tape gets one node
+ * with the custom gradient), then the output's tangent is the JVP derived from the custom VJP
+ * (`jvpRuleFromVjp`, the transpose trick), computed from the tensors the forward saved.
+ */
+function runCustomGradByVjp(
+    e: EngineInternals, trace: Trace, params: KernelInvocation, scope: string): Tensor {
+  const {inputs} = params;
+  const forward = params.forwardFunc!, backwards = params.backwardsFunc!;
+  const tangents: NamedTangentMap = {};
+  let anyTangent = false;
+  for (const name in inputs) {
+    const t = trace.getTangent(inputs[name]);
+    tangents[name] = t;
+    anyTangent = anyTangent || t != null;
+  }
+  const tapeOn = e.isTapeOn();
+  let saved: Tensor[] = [];
+  const save = (tensors: Tensor[]) => {
+    if (tapeOn || anyTangent) {
+      tf.dispose(saved);  // only the last call counts, as in the engine
+      saved = tensors.map(t => tf.keep(t.clone()));
+    }
+  };
+  let out: Tensor;
+  trace.suspended++;
+  e.state.kernelDepth++;
+  try {
+    out = e.tidy(() => forward(e.backend, save)) as Tensor;
+  } catch (err) {
+    tf.dispose(saved);
+    throw err;
+  } finally {
+    e.state.kernelDepth--;
+    trace.suspended--;
+  }
+  if (tapeOn) {
+    e.addTapeNode(scope, inputs, [out], backwards, saved, {});  // the tape owns `saved` now
+  }
+  try {
+    if (anyTangent && isFloat(out)) {
+      const rule = jvpRuleFromVjp(dy => backwards(dy, saved));
+      let result: Tangent[];
+      try {
+        result = runRule(trace, rule, inputs, tangents, {}, [out], trace);
+      } catch (err) {
+        const wrapped = new Error(
+            `The JVP of a customGrad op${scope ? ` (in scope '${scope}')` : ''}, derived from its ` +
+            `gradFunc, failed: ${(err as Error).message} (Pass {customGrad: 'forward'} to jvp / ` +
+            `withTangents to differentiate its forward function instead.)`);
+        (wrapped as Error & {cause?: unknown}).cause = err;
+        throw wrapped;
+      }
+      storeTangents(trace, inputs, [out], result);
+    }
+  } finally {
+    if (!tapeOn) {
+      tf.dispose(saved);
+    }
+  }
   return out;
 }
 
@@ -212,13 +318,14 @@ function propagate(
   const scope = e.state.activeScope?.name ?? '';
   try {
     let result: Tangent[];
+    const rule = (): JvpRule => getJvpRule(kernelName) ?? fallbackJvpRule(kernelName, scope);
     if (perturbation == null || FUSED_ACTIVATION_KERNELS.has(kernelName)) {
       // Fused kernels add the perturbation to their pre-activation themselves.
       const ctx: JvpContext = {batchShape: trace.batchShape, preActivationTangent: perturbation};
-      result = runRule(trace, kernelName, scope, inputs, tangents, attrs, outputs, ctx);
+      result = runRule(trace, rule(), inputs, tangents, attrs, outputs, ctx);
     } else {
       // The output is the pre-activation: the perturbation adds to its tangent.
-      result = anyTangent ? runRule(trace, kernelName, scope, inputs, tangents, attrs, outputs, trace) :
+      result = anyTangent ? runRule(trace, rule(), inputs, tangents, attrs, outputs, trace) :
                             outputs.map(() => null);
       const first = result[0];
       result[0] = withTapePaused(() => first == null ? perturbation!.clone() : tf.tidy(() => tf.add(first, perturbation!)));
@@ -239,11 +346,10 @@ function propagate(
   }
 }
 
-/** Runs the kernel's rule (or the gradient-derived fallback): one fresh tangent per output. */
+/** Runs a JVP rule untraced and untaped: one fresh tangent per output. */
 function runRule(
-    trace: Trace, kernelName: string, scope: string, inputs: NamedTensorMap,
-    tangents: NamedTangentMap, attrs: NamedAttrMap, outputs: Tensor[], ctx: JvpContext): Tangent[] {
-  const rule = getJvpRule(kernelName) ?? fallbackJvpRule(kernelName, scope);
+    trace: Trace, rule: JvpRule, inputs: NamedTensorMap, tangents: NamedTangentMap,
+    attrs: NamedAttrMap, outputs: Tensor[], ctx: JvpContext): Tangent[] {
   const inputTangents = new Set(Object.values(tangents).filter((t): t is Tensor => t != null));
   if (ctx.preActivationTangent != null) {
     inputTangents.add(ctx.preActivationTangent);

@@ -1,17 +1,44 @@
-/** Engine access for the gradient-derived fallback (kept apart from the tracer to avoid a cycle). */
+/** Engine access for JVPs derived from gradients (kept apart from the tracer to avoid a cycle). */
 import * as tf from '@tensorflow/tfjs-core';
+import {Tensor} from '@tensorflow/tfjs-core';
+
+interface TapeState {
+  kernelDepth: number;
+  gradientDepth: number;
+  activeTape: Array<{saved?: Tensor[]}>|null;
+}
+
+interface TapeEngine {
+  state: TapeState;
+  gradients(f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean):
+      {value: Tensor, grads: Array<Tensor|undefined>};
+}
 
 /**
- * Runs `fn` with tape recording allowed even inside a customGrad op (kernelDepth > 0), as the
- * gradient-derived fallback rule needs `tf.grad` to work there.
+ * The gradient of the scalar `f()` with respect to `x` (`null` when `f` does not depend on `x`),
+ * recorded on a tape of its own: it works at any depth (inside a customGrad op, kernelDepth > 0, or
+ * under an outer `tf.grad`, whose tape it neither sees nor extends). If the backward pass throws
+ * (a kernel without a gradient), the tensors its tape saved are disposed: nothing leaks.
  */
-export function withTapeAllowed<T>(fn: () => T): T {
-  const state = (tf.engine() as unknown as {state: {kernelDepth: number}}).state;
-  const depth = state.kernelDepth;
+export function gradientOnOwnTape(f: () => tf.Scalar, x: Tensor): Tensor|null {
+  const e = tf.engine() as unknown as TapeEngine;
+  const state = e.state;
+  const {kernelDepth, gradientDepth, activeTape} = state;
   state.kernelDepth = 0;
+  state.gradientDepth = 0;
   try {
-    return fn();
+    const {value, grads} = e.gradients(f, [x], undefined, /* allowNoGradients */ true);
+    value.dispose();
+    return grads[0] ?? null;
   } finally {
-    state.kernelDepth = depth;
+    // On success the engine has freed its tape (activeTape = null); on failure free it here.
+    for (const node of state.activeTape ?? []) {
+      for (const t of node.saved ?? []) {
+        t.dispose();
+      }
+    }
+    state.kernelDepth = kernelDepth;
+    state.gradientDepth = gradientDepth;
+    state.activeTape = activeTape;
   }
 }

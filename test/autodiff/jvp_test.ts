@@ -170,7 +170,7 @@ describeBackends('jvp API', () => {
     tf.disposeVariables();
   });
 
-  tidyIt('propagates through customGrad ops (their forward runs inline)', () => {
+  tidyIt('propagates through a customGrad op with an exact custom gradient', () => {
     // tslint:disable-next-line:no-any
     const square = tf.customGrad(((x: tf.Tensor) => ({value: tf.square(x), gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.mul(2, x))})) as any);
     const x = randn([4]), v = randn([4]);

@@ -71,6 +71,61 @@ describeBackends('tracer', () => {
     expect(warn.calls.count()).toBeLessThanOrEqual(1);  // once per kernel per process
   });
 
+  it('a gradient-derived fallback that fails leaks nothing and names the kernel', () => {
+    // The gradient runs EluGrad, which has no gradient: differentiating it with respect to dy fails
+    // in the backward pass, after the tape saved tensors.
+    tf.registerGradient({
+      kernelName: TEST_KERNEL, inputsToSave: ['x'],
+      gradFunc: (dy: tf.Tensor|tf.Tensor[], [x]: tf.Tensor[]) => ({
+        x: () => tf.mul(tf.engine().runKernel(tf.EluGrad, {dy: dy as tf.Tensor, y: x}) as tf.Tensor, x),
+      }),
+    });
+    spyOn(console, 'warn');
+    const x = randn([3]), v = randn([3]);
+    const state = (tf.engine() as unknown as {state: {gradientDepth: number, kernelDepth: number, activeTape: unknown}}).state;
+    const before = tf.memory().numTensors;
+    for (const batch of [[], [2]]) {
+      let error: unknown;
+      try {
+        jvp(a => tf.sum(scaleByTwo(tf.exp(a))), [x], [batch.length ? tf.tidy(() => tf.stack([v, v])) : v]);
+      } catch (e) {
+        error = e;
+      }
+      expect(error instanceof UnsupportedKernelError).toBe(true);
+      expect((error as UnsupportedKernelError).kernelName).toBe(TEST_KERNEL);
+      expect((error as Error).message).toMatch(/deriving it from the gradient failed.*EluGrad/);
+    }
+    expect(tf.memory().numTensors).toBe(before + 1);  // the stacked tangent of the batched call
+    expect(state.gradientDepth).toBe(0);
+    expect(state.kernelDepth).toBe(0);
+    expect(state.activeTape).toBeNull();
+    tf.dispose([x, v]);
+  });
+
+  it('without its rule, Dilation2D gets a clear UnsupportedKernelError (its gradient cannot be ' +
+     'differentiated), no leak', () => {
+    if (tf.getKernel(tf.Dilation2D, tf.getBackend()) == null) {
+      pending(`no Dilation2D kernel on ${tf.getBackend()}`);
+    }
+    const x = randn([1, 4, 4, 2]), f = randn([2, 2, 2]), v = randn([1, 4, 4, 2]);
+    const before = tf.memory().numTensors;
+    const rule = getJvpRule(tf.Dilation2D)!;
+    unregisterJvpRule(tf.Dilation2D);
+    let error: unknown;
+    try {
+      jvp(a => tf.dilation2d(a as tf.Tensor4D, f as tf.Tensor3D, 1, 'same'), [x], [v]);
+    } catch (e) {
+      error = e;
+    } finally {
+      registerJvpRule(tf.Dilation2D, rule);
+    }
+    expect(error instanceof UnsupportedKernelError).toBe(true);
+    expect((error as UnsupportedKernelError).kernelName).toBe(tf.Dilation2D);
+    expect((error as Error).message).toMatch(/No JVP rule for kernel 'Dilation2D'.*Dilation2DBackpropInput/);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, f, v]);
+  });
+
   it('uses a rule registered with registerJvpRule', () => {
     registerJvpRule(TEST_KERNEL, (_inputs, tangents) => tangents.x == null ? null : tf.mul(tangents.x, 2));
     expect(listJvpRules()).toContain(TEST_KERNEL);

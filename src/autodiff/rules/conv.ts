@@ -1,7 +1,7 @@
 /**
  * JVP rules: convolutions, pooling, batch normalization and image resizing (`Conv2D`,
  * `FusedConv2D`, `DepthwiseConv2dNative`, `FusedDepthwiseConv2D`, `Conv2DBackpropInput`, `Conv3D`,
- * `MaxPool`, `AvgPool`, `MaxPool3D`, `AvgPool3D`, `FusedBatchNorm`, `ResizeBilinear`,
+ * `MaxPool`, `AvgPool`, `MaxPool3D`, `AvgPool3D`, `Dilation2D`, `FusedBatchNorm`, `LRN`, `ResizeBilinear`,
  * `ResizeNearestNeighbor`).
  *
  * Convolutions are bilinear in (input, filter). The input tangent's batch axes are folded into the
@@ -216,6 +216,94 @@ function maxPoolTangent(
   return tf.reshape(tf.sum(tf.mul(wt, mask), -1), [...ctx.batchShape, ...outShape]);
 }
 
+/**
+ * Σ of z over the channel window [c − r, c + r] (clipped to the channels) along the last axis, as
+ * LRN sums: a sum of shifted slices of the zero-padded z (any leading axes, tangent batch axes too).
+ */
+function channelWindowSum(z: Tensor, depthRadius: number): Tensor {
+  const c = z.shape[z.rank - 1];
+  const r = Math.min(depthRadius, c - 1);  // a wider window covers the same channels
+  if (r <= 0) {
+    return z;
+  }
+  const padded = tf.pad(z, [...new Array(z.rank - 1).fill([0, 0]), [r, r]]);
+  const begin = new Array(z.rank).fill(0);
+  const size = [...z.shape.slice(0, -1), c];
+  let acc = tf.slice(padded, begin, size);
+  for (let k = 1; k <= 2 * r; k++) {
+    begin[z.rank - 1] = k;
+    acc = tf.add(acc, tf.slice(padded, begin, size));
+  }
+  return acc;
+}
+
+/**
+ * Local response normalization y = x·s^−β with s = bias + α·W(x²), W the channel window sum:
+ * ẏ = ẋ·s^−β − 2αβ·x·s^(−β−1)·W(x·ẋ). The window runs along the last axis, so the batch axes of ẋ
+ * just broadcast.
+ */
+const lrnJvp: JvpRule = (inputs, tangents, attrs) => {
+  const t = tangents.x;
+  if (t == null) {
+    return null;
+  }
+  const x = inputs.x;
+  const {depthRadius, bias, alpha, beta} =
+      attrs as unknown as {depthRadius: number, bias: number, alpha: number, beta: number};
+  const s = tf.add(bias, tf.mul(alpha, channelWindowSum(tf.square(x), depthRadius)));
+  const sPowBeta = tf.pow(s, -beta);
+  const coupling = tf.mul(-2 * alpha * beta, tf.div(tf.mul(x, sPowBeta), s));
+  return tf.add(tf.mul(t, sPowBeta), tf.mul(coupling, channelWindowSum(tf.mul(x, t), depthRadius)));
+};
+
+/**
+ * Dilation2D (grayscale dilation, max-plus): y = max over the filter taps k of x at tap k of the
+ * window + f[k]; ẏ = ẋ + ḟ at the (first, as the kernels pick it) tap attaining the max. Each tap's
+ * candidates are one strided slice of the padded x, so no window extraction is needed.
+ */
+const dilation2DJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
+  const {x, filter} = inputs;
+  const tx = tangents.x, tFilter = tangents.filter;
+  if (tx == null && tFilter == null) {
+    return null;
+  }
+  const {strides, pad, dilations} = attrs as unknown as tf.Dilation2DAttrs;
+  const info = tf.backend_util.computeDilation2DInfo(
+      x.shape as [number, number, number, number], filter.shape as [number, number, number], strides,
+      pad as 'valid'|'same', 'NHWC', dilations);
+  const {outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw} = info;
+  const {dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw} = info;
+  const C = x.shape[3] as number;
+  const M = y.size;  // N·oh·ow·C, channels fastest
+  const padding: Array<[number, number]> =
+      [[0, 0], [info.padInfo.top, info.padInfo.bottom], [info.padInfo.left, info.padInfo.right], [0, 0]];
+  const tap = (v: Tensor, i: number, j: number) => tf.stridedSlice(
+      v, [0, i * dh, j * dw, 0], [v.shape[0], i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1, C],
+      [1, sh, sw, 1]);
+  const xp = tf.pad(x, padding, VERY_NEGATIVE);
+  const candidates: Tensor[] = [];
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      candidates.push(tf.reshape(tf.add(tap(xp, i, j), tf.reshape(tf.slice(filter, [i, j, 0], [1, 1, C]), [C])), [M]));
+    }
+  }
+  const mask = tf.cast(tf.oneHot(tf.argMax(tf.stack(candidates, 1), 1), fh * fw), 'float32');  // [M, K]
+  const B = batchSize(ctx);
+  const tp = tx == null ? null : tf.pad(foldBatch(tx, ctx), padding);  // [B·N, Hp, Wp, C]
+  const tf4 = tFilter == null ? null : tf.reshape(tFilter, [B, fh, fw, C]);
+  let acc: Tangent = null;
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      const fromX = tp == null ? null : tf.reshape(tap(tp, i, j), [B, M]);
+      const fromFilter = tf4 == null ? null : tf.reshape(tf.broadcastTo(
+          tf.reshape(tf.slice(tf4, [0, i, j, 0], [B, 1, 1, C]), [B, 1, C]), [B, M / C, C]), [B, M]);
+      const picked = tf.reshape(tf.slice(mask, [0, i * fw + j], [M, 1]), [1, M]);
+      acc = sumTangents(acc, tf.mul(sumTangents(fromX, fromFilter)!, picked));
+    }
+  }
+  return tf.reshape(acc!, [...ctx.batchShape, ...y.shape]);
+};
+
 /** MaxPool: ẏ = ẋ at the (first) position of the window's maximum. */
 const maxPoolJvp: JvpRule = (inputs, tangents, attrs, [y], ctx) => {
   const t = tangents.x;
@@ -348,6 +436,8 @@ export const convJvps: JvpConfig[] = [
   {kernelName: tf.AvgPool, jvp: linearPerExample(tf.AvgPool, 'x')},
   // Average pooling is linear: ẏ = avgPool3d(ẋ).
   {kernelName: tf.AvgPool3D, jvp: linearPerExample(tf.AvgPool3D, 'x')},
+  {kernelName: tf.LRN, jvp: lrnJvp},
+  {kernelName: tf.Dilation2D, jvp: dilation2DJvp},
   // Resizing is linear in the images: ẏ = resize(ẋ).
   {kernelName: tf.ResizeBilinear, jvp: linearPerExample(tf.ResizeBilinear, 'images')},
   // Resizing is linear in the images: ẏ = resize(ẋ).
