@@ -314,8 +314,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       // around the whole backward pass, which still uses what they kept.
       return runLocalStep(null, () => tf.tidy(() => {
         const {value, grads: raw} = tf.variableGrads(freeingTapeOnThrow(f), vars);
-        // The same guard as the estimators: a non-finite loss or gradient skips the step. The
-        // gradients are made finite (they feed the inner optimizer's state) and zeroed on a skip.
+        // The same guard as the estimators: a non-finite loss or gradient skips the step, and the
+        // gradients of a skipped step are replaced by zeros (they feed the inner optimizer's state).
         const finite = allFinite(value, Object.values(raw));
         this.setLastFinite(finite);
         return {value, grads: this.postprocess(raw, vars, finite)} as unknown as tf.TensorContainer;
@@ -498,8 +498,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     this.inner.applyGradients(variableGradients);
     tf.tidy(() => {
       const restore = [...weights, ...stateBefore];
-      // A select, bit for bit the new value or the old one whatever either holds (a blend by
-      // products would turn a NaN into the restored value's NaN).
+      // A select: bit for bit the new value or the old one, whatever either holds (a blend
+      // v·ok + old·(1 − ok) would carry a NaN of the new value into the restored one).
       restore.forEach((v, i) => v.assign(tf.where(ok, v, snapshot[i])));
       // State the inner optimizer created in this very step is left as it is: the skipped step's
       // gradients are zeros, which leaves every tfjs optimizer's new state at its initial value
