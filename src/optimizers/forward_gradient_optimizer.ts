@@ -306,6 +306,27 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     return (this.inner as unknown as {learningRate: number}).learningRate;
   }
 
+  /**
+   * tf.Optimizer's `minimize` (estimate, then apply), except that the gradients and the loss are
+   * freed when the update throws.
+   */
+  override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar|null {
+    const {value, grads} = this.computeGradients(f, varList);
+    try {
+      this.applyGradients(varList == null ? grads : varList.map(v => ({name: v.name, tensor: grads[v.name]})));
+    } catch (e) {
+      value.dispose();
+      throw e;
+    } finally {
+      tf.dispose(grads);
+    }
+    if (returnCost) {
+      return value;
+    }
+    value.dispose();
+    return null;
+  }
+
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]):
       {value: tf.Scalar, grads: NamedTensorMap} {
     const vars = varList ?? Object.values(tf.engine().registeredVariables).filter(v => v.trainable);
@@ -494,19 +515,28 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const registered = tf.engine().registeredVariables;
     const weights = names.map(n => registered[n]).filter(v => v != null);
     const stateBefore = new Set(optimizerState(this.inner));
-    const snapshot = tf.tidy(() => [...weights, ...stateBefore].map(v => tf.keep(v.clone())));
-    this.inner.applyGradients(variableGradients);
-    tf.tidy(() => {
-      const restore = [...weights, ...stateBefore];
-      // A select: bit for bit the new value or the old one, whatever either holds (a blend
-      // v·ok + old·(1 − ok) would carry a NaN of the new value into the restored one).
-      restore.forEach((v, i) => v.assign(tf.where(ok, v, snapshot[i])));
-      // State the inner optimizer created in this very step is left as it is: the skipped step's
-      // gradients are zeros, which leaves every tfjs optimizer's new state at its initial value
-      // (0, or Adagrad's initialAccumulatorValue).
-      this.stats.skippedSteps.assign(tf.add(this.stats.skippedSteps, tf.cast(tf.logicalNot(ok), 'float32')));
-    });
-    tf.dispose([snapshot, ok]);
+    const restore = [...weights, ...stateBefore];
+    const snapshot = tf.tidy(() => restore.map(v => tf.keep(v.clone())));
+    try {
+      try {
+        this.inner.applyGradients(variableGradients);
+      } catch (e) {
+        // an update that failed half-way: back to the state before it
+        tf.tidy(() => restore.forEach((v, i) => v.assign(snapshot[i])));
+        throw e;
+      }
+      tf.tidy(() => {
+        // A select: bit for bit the new value or the old one, whatever either holds (a blend
+        // v·ok + old·(1 − ok) would carry a NaN of the new value into the restored one).
+        restore.forEach((v, i) => v.assign(tf.where(ok, v, snapshot[i])));
+        // State the inner optimizer created in this very step is left as it is: the skipped
+        // step's gradients are zeros, which leaves every tfjs optimizer's new state at its initial
+        // value (0, or Adagrad's initialAccumulatorValue).
+        this.stats.skippedSteps.assign(tf.add(this.stats.skippedSteps, tf.cast(tf.logicalNot(ok), 'float32')));
+      });
+    } finally {
+      tf.dispose([snapshot, ok]);
+    }
     this.incrementIterations();
   }
 

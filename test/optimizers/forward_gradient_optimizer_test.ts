@@ -462,6 +462,36 @@ describeBackends('ForwardGradientOptimizer: non-finite data', () => {
   }
 });
 
+describeBackends('ForwardGradientOptimizer: a failing inner update', () => {
+  for (const perturb of MODES) {
+    it(`${perturb}: an inner optimizer that throws after updating leaves weights and state as they were, and leaks nothing`, async () => {
+      const model = mlp();
+      const {x, y} = makeData(8);
+      const o = opt(perturb, {optimizer: 'momentum'});
+      model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+      o.attach(model);
+      await model.trainOnBatch(x, y);  // creates the momentum state
+      const weights = bits(weightValues(model));
+      const state = bits(await innerState(o));
+      const applyGradients = o.inner.applyGradients.bind(o.inner);
+      spyOn(o.inner, 'applyGradients').and.callFake((g: tf.NamedTensorMap) => {
+        applyGradients(g);
+        throw new Error('boom');
+      });
+      const before = tf.memory().numTensors;
+      expect(() => o.minimize(() => tf.mean(tfl.metrics.categoricalCrossentropy(y, model.apply(x) as tf.Tensor)) as tf.Scalar,
+                              false, model.trainableWeights.map(w => w.read() as tf.Variable))).toThrowError(/boom/);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(bits(weightValues(model))).toEqual(weights);
+      expect(bits(await innerState(o))).toEqual(state);
+      o.detach();
+      tf.dispose([x, y]);
+      model.dispose();
+      o.dispose();
+    });
+  }
+});
+
 describeBackends('ForwardGradientOptimizer: an empty batch', () => {
   it('activity: a batch of 0 examples is a ValueError that says so; nothing changes, nothing leaks', async () => {
     const model = mlp();
