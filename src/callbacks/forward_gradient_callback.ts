@@ -19,9 +19,10 @@ export interface ForwardGradientCallbackArgs {
 
 /**
  * Connects a model compiled with `fg.optimizers.forwardGradient(...)` to its optimizer while it
- * trains: finds the perturbation sites (the weight layers) and exposes the per-example losses that
- * activity perturbation credits; restores the model when training ends. Noise is drawn fresh every
- * batch by the optimizer (from its seed and step).
+ * trains: finds the perturbation sites (the weight layers) and the per-example losses that activity
+ * perturbation credits. The model itself is patched only inside each step (and restored when the
+ * step ends or throws), so a fit that fails — when tfjs never calls `onTrainEnd` — leaves nothing
+ * behind. Noise is drawn fresh every batch by the optimizer (from its seed and step).
  */
 export class ForwardGradientCallback extends tfl.Callback {
   private readonly logStats: boolean;

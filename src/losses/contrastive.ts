@@ -15,6 +15,7 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import {stopGradient} from '../autodiff/stop_gradient';
 import {ValueError} from '../errors';
 import {LossFunction, recordLocalTangents} from './local_cross_entropy';
+import {contrastiveLossName, DEFAULT_TEMPERATURE, nameLoss} from './loss_name';
 
 /** Options of `fg.losses.contrastive`. */
 export interface ContrastiveOptions {
@@ -55,9 +56,9 @@ export function infoNce(proj: Tensor, temperature: number): Tensor {
  * ```
  */
 export function contrastive(options: ContrastiveOptions = {}): LossFunction {
-  const temperature = options.temperature ?? 0.5;
-  if (!(temperature > 0)) {
-    throw new ValueError(`contrastive: temperature must be > 0. Received: ${temperature}.`);
+  const temperature = options.temperature ?? DEFAULT_TEMPERATURE;
+  if (typeof temperature !== 'number' || !Number.isFinite(temperature) || !(temperature > 0)) {
+    throw new ValueError(`contrastive: temperature must be a finite number > 0. Received: ${temperature}.`);
   }
   const fn = (_yTrue: Tensor, yPred: Tensor): Tensor => {
     if (yPred.rank !== 3 || yPred.shape[1] !== 2) {
@@ -73,5 +74,5 @@ export function contrastive(options: ContrastiveOptions = {}): LossFunction {
     return loss;
   };
   Object.defineProperty(fn, 'name', {value: 'contrastive'});
-  return fn;
+  return nameLoss(fn, contrastiveLossName(temperature));
 }

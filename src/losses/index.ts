@@ -4,3 +4,5 @@
  */
 export {localCrossEntropy, localLossTangents, LossFunction, softmaxCrossEntropy} from './local_cross_entropy';
 export {contrastive, ContrastiveOptions, infoNce} from './contrastive';
+export {lossNameOf} from './loss_name';
+export {lossFromName} from './registry';

@@ -18,6 +18,7 @@ import {untraced} from '../autodiff/tracer';
 import {ValueError} from '../errors';
 import type {LocalHeadInfo} from '../layers/local_loss_head';
 import {annotate, annotationOf} from '../layers/local_step';
+import {nameLoss} from './loss_name';
 
 /** A tfjs-layers loss function: per-example losses from targets and predictions. */
 export type LossFunction = (yTrue: Tensor, yPred: Tensor) => Tensor;
@@ -89,5 +90,5 @@ export function localCrossEntropy(): LossFunction {
     return loss;
   };
   Object.defineProperty(fn, 'name', {value: 'localCrossEntropy'});
-  return fn;
+  return nameLoss(fn, 'fgLocalCrossEntropy');
 }

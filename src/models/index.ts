@@ -3,3 +3,4 @@
  */
 export {LOCAL_MIXER_PRESETS, localMixer, LocalMixerArgs, LocalMixerPreset} from './local_mixer';
 export {compileLocalMixer, CompileLocalMixerArgs, localMixerTargets, MODE_SPECS, pairViews, ModeSpec, setTrainingMode, TRAINING_MODES, TrainingMode, trainingModeOf} from './training_modes';
+export {LocalMixerModel} from './local_mixer_model';

@@ -13,6 +13,8 @@ import {StopGrad} from '../layers/stop_grad';
 import {isPositiveInt} from '../layers/utils';
 import {FirstView, ViewsToBatch} from '../layers/views';
 
+import {LocalMixerModel} from './local_mixer_model';
+
 /** The paper's configurations (Table 2). */
 export type LocalMixerPreset = 'S/1/1'|'M/1/16'|'M/8/16'|'L/8/64'|'L/32/64';
 
@@ -157,5 +159,5 @@ export function localMixer(args: LocalMixerArgs = {}): tfl.LayersModel {
     features = new FirstView({views: 2, name: 'first_view'}).apply(features) as tfl.SymbolicTensor;
   }
   outputs.push(new ClassifierHead({classes, epsilon, seed: seed + 7, name: 'classifier'}).apply(features) as tfl.SymbolicTensor);
-  return tfl.model({inputs: input, outputs, name: args.name ?? 'local_mixer'});
+  return new LocalMixerModel({inputs: input, outputs, name: args.name ?? 'local_mixer'});
 }

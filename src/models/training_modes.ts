@@ -13,8 +13,8 @@ import {ClassifierHead, ContrastiveHead, LocalLossHead} from '../layers/local_lo
 import {Feedback, LocalMixerBlock} from '../layers/local_mixer_block';
 import {StopGrad} from '../layers/stop_grad';
 import {contrastive} from '../losses/contrastive';
-import {localCrossEntropy} from '../losses/local_cross_entropy';
-import {ForwardGradientOptimizer, Perturbation} from '../optimizers/forward_gradient_optimizer';
+import {localCrossEntropy, LossFunction} from '../losses/local_cross_entropy';
+import {checkLearningRate, checkSeed, ForwardGradientOptimizer, Perturbation} from '../optimizers/forward_gradient_optimizer';
 import {NoiseKind} from '../optimizers/noise';
 
 /** The training modes of the paper, in the order of its Table 3. */
@@ -144,7 +144,7 @@ export interface CompileLocalMixerArgs {
   mode?: TrainingMode;
   /** Inner optimizer applying the gradients. Defaults to SGD with momentum 0.9 (the paper's). */
   optimizer?: tf.Optimizer;
-  /** Learning rate of the default inner optimizer. Defaults to 0.01 (MNIST / CIFAR-10). */
+  /** Learning rate of the default inner optimizer, a finite number > 0. Defaults to 0.01 (MNIST / CIFAR-10). */
   learningRate?: number;
   /** Added to the gradient of every weight matrix (not biases), ×w. Defaults to 1e-4. */
   weightDecay?: number;
@@ -154,7 +154,7 @@ export interface CompileLocalMixerArgs {
   samples?: number;
   /** Perturbation distribution (FG modes). Defaults to 'gaussian'. */
   noise?: NoiseKind;
-  /** Seed of the perturbations. Defaults to random. */
+  /** Seed of the perturbations, an integer in [0, 2^32). Defaults to random. */
   seed?: number|null;
   /** τ of the contrastive loss (contrastive models). Defaults to 0.5. */
   temperature?: number;
@@ -177,9 +177,10 @@ export interface CompileLocalMixerArgs {
 export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixerArgs = {}): ForwardGradientOptimizer {
   const mode = checkMode(args.mode ?? 'LG-FG-A');
   const spec = MODE_SPECS[mode];
-  setTrainingMode(model, mode);
   const {heads, classifier, contrastive: contrastiveModel} = mixerLayers(model);
-  const learningRate = args.learningRate ?? 0.01;
+  // (every argument is checked before the model is touched)
+  const learningRate = checkLearningRate('compileLocalMixer', args.learningRate ?? 0.01);
+  const seed = checkSeed('compileLocalMixer', args.seed);
   const optimizer = new ForwardGradientOptimizer({
     perturb: spec.perturb,
     optimizer: args.optimizer ?? tf.train.momentum(learningRate, 0.9),
@@ -189,11 +190,19 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     localCredit: spec.localLosses,
     samples: args.samples,
     noise: args.noise,
-    seed: args.seed,
+    seed,
   });
-  const loss = model.outputNames.map(name => name === classifier.name || !contrastiveModel ?
-      localCrossEntropy() : contrastive({temperature: args.temperature}));
-  model.compile({optimizer, loss, metrics: {[classifier.name]: ['accuracy']} as unknown as string[]});
+  let loss: LossFunction[];
+  try {
+    loss = model.outputNames.map(name => name === classifier.name || !contrastiveModel ?
+        localCrossEntropy() : contrastive({temperature: args.temperature}));
+    setTrainingMode(model, mode);
+  } catch (e) {
+    optimizer.dispose();
+    throw e;
+  }
+  // (a LocalMixerModel records the losses by name: the model saves with its optimizer)
+  model.compile({optimizer, loss, metrics: {[classifier.name]: 'accuracy'}});
   return optimizer;
 }
 

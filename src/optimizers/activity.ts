@@ -162,8 +162,9 @@ function variableOf(w: unknown): tf.Variable|null {
 
 /**
  * What activity perturbation knows about a model: its perturbable weights, which outputs each can
- * reach, and the hook on its loss functions that exposes the per-example losses. Created by the
- * forward-gradient callback when training begins; `detach()` restores the model.
+ * reach, and the hooks (installed only for the duration of a step, by `run`) that expose the
+ * per-example losses. Created by `optimizer.attach` (the forward-gradient callback does it when
+ * training begins); it never leaves the model modified, so dropping it needs no clean-up.
  */
 export class ModelAttachment {
   readonly model: tfl.LayersModel;
@@ -182,9 +183,11 @@ export class ModelAttachment {
   readonly directInputs: Array<Set<string>>;
   /** V: rows per example (views of a contrastive model); they share their noise. */
   readonly views: number;
-  private readonly originalLossFunctions: LossFn[];
-  /** Layers whose `call` runs with the gradient tape paused (restored by `detach`). */
-  private readonly pausedCalls: Array<{layer: tfl.layers.Layer, call: tfl.layers.Layer['call']}> = [];
+  /** Number of model outputs (loss functions). */
+  readonly numOutputs: number;
+  /** Layers whose `call` runs with the gradient tape paused during a step (see `run`). */
+  private readonly tapePausedLayers: tfl.layers.Layer[] = [];
+  private running = false;
   /** Per-example losses of the running step, by output index. */
   records: Array<LossRecord|null> = [];
 
@@ -243,50 +246,69 @@ export class ModelAttachment {
     }
     if (exactLayers.length > 0) {
       // Exact layers get one backward pass over the step's forward pass. Only they, the losses and
-      // what follows need the tape: every other layer runs with it paused, so the backward pass
-      // keeps none of the backbone's activations alive (it stops at the exact layers' inputs).
-      for (const layer of layers) {
-        if (layer === this.model || exactLayers.includes(layer.name) || layer.getClassName() === 'InputLayer' ||
-            (layer as unknown as {layers?: unknown}).layers != null) {
-          continue;
-        }
-        const call = layer.call;
-        this.pausedCalls.push({layer, call});
+      // what follows need the tape: every other layer runs with it paused (see `run`), so the
+      // backward pass keeps none of the backbone's activations alive (it stops at the exact
+      // layers' inputs).
+      this.tapePausedLayers = layers.filter(layer => !(
+          layer === this.model || exactLayers.includes(layer.name) || layer.getClassName() === 'InputLayer' ||
+          (layer as unknown as {layers?: unknown}).layers != null));
+    }
+    this.numOutputs = lossFunctions.length;
+  }
+
+  /**
+   * Runs one training step's `fn` with the model patched for it: the compiled loss functions
+   * (whatever they are now) record the per-example losses, and the tape is paused in the layers
+   * that need no backward pass. Everything is restored when `fn` returns or throws, so nothing of
+   * a step (nor of a fit that failed mid-way) outlives it; outside `run` the model is untouched.
+   */
+  run<T>(fn: () => T): T {
+    if (this.running) {
+      throw new Error('ModelAttachment.run: a step of this model is already running.');
+    }
+    const lossFunctions = (this.model as unknown as {lossFunctions?: LossFn[]}).lossFunctions;
+    if (lossFunctions == null || lossFunctions.length !== this.numOutputs) {
+      throw new ValueError(
+          'forwardGradient: the model was recompiled with other outputs since the optimizer was ' +
+          'attached; attach it again (optimizer.attach(model)).');
+    }
+    const originalLosses = lossFunctions.slice();
+    const originalCalls = this.tapePausedLayers.map(layer => ({layer, own: Object.prototype.hasOwnProperty.call(layer, 'call'), call: layer.call}));
+    this.running = true;
+    try {
+      originalLosses.forEach((fn, i) => {
+        lossFunctions[i] = (yTrue: Tensor, yPred: Tensor) => this.record(i, fn(yTrue, yPred));
+      });
+      for (const {layer, call} of originalCalls) {
         layer.call = (inputs, kwargs) => withTapePaused(() => call.call(layer, inputs, kwargs));
       }
-    }
-    // Expose the per-example losses: wrap the compiled loss functions (strings stay in the config).
-    this.originalLossFunctions = lossFunctions.slice();
-    lossFunctions.forEach((fn, i) => {
-      lossFunctions[i] = (yTrue: Tensor, yPred: Tensor) => {
-        const loss = fn(yTrue, yPred);
-        if (isTracing() && this.records.length > 0) {
-          const t = tangentOf(loss);
-          const local = annotationOf(loss)?.localTangents as Tensor|undefined;
-          this.records[i] = {
-            perExample: loss, tangent: t == null ? null : tf.keep(t),
-            localTangents: local == null ? null : tf.keep(untraced(() => local.clone())), sampleWeights: null,
-          };
+      return fn();
+    } finally {
+      originalLosses.forEach((fn, i) => lossFunctions[i] = fn);
+      for (const {layer, own, call} of originalCalls) {
+        if (own) {
+          layer.call = call;
+        } else {
+          delete (layer as unknown as {call?: unknown}).call;  // back to the prototype's
         }
-        return loss;
-      };
-    });
-  }
-
-  /** Restores the model's loss functions. */
-  detach(): void {
-    const lossFunctions = (this.model as unknown as {lossFunctions: LossFn[]}).lossFunctions;
-    this.originalLossFunctions.forEach((fn, i) => lossFunctions[i] = fn);
-    for (const {layer, call} of this.pausedCalls) {
-      layer.call = call;
+      }
+      this.running = false;
     }
-    this.pausedCalls.length = 0;
   }
 
-  /** Number of model outputs (loss functions). */
-  get numOutputs(): number {
-    return this.originalLossFunctions.length;
+  /** Records output `i`'s per-example loss of the traced step (see `run`). */
+  private record(i: number, loss: Tensor): Tensor {
+    if (isTracing() && this.records.length > 0) {
+      const t = tangentOf(loss);
+      const local = annotationOf(loss)?.localTangents as Tensor|undefined;
+      this.records[i] = {
+        perExample: loss, tangent: t == null ? null : tf.keep(t),
+        localTangents: local == null ? null : tf.keep(untraced(() => local.clone())), sampleWeights: null,
+      };
+    }
+    return loss;
   }
+
 
   /** The trainable variables of the named layers (a ValueError names an unknown layer). */
   variablesOfLayers(names: readonly string[]): tf.Variable[] {
@@ -507,7 +529,7 @@ export class ActivityStep implements LocalStepListener {
     const nb = batchShape.length;
     const k = batchShape.reduce((a, b) => a * b, 1);
     const finite = (t: Tensor) => tf.where(tf.isFinite(t), t, tf.zerosLike(t));
-    return this.attachment.records.map(r => {
+    return this.attachment.records.map((r, i) => {
       if (r == null || r.tangent == null) {
         return null;
       }
@@ -521,6 +543,12 @@ export class ActivityStep implements LocalStepListener {
         return {perExample: finite(r.sampleWeights == null ? t : tf.mul(t, tf.mean(r.sampleWeights))), local: null};
       }
       const n = lossShape[0];
+      if (n === 0) {
+        throw new ValueError(
+            `forwardGradient: the batch has 0 examples (the loss of output ` +
+            `'${this.attachment.model.outputNames[i]}' is empty); per-example credit needs at least ` +
+            `one. Check the data and the batch size.`);
+      }
       if (r.sampleWeights != null) {
         t = tf.mul(t, r.sampleWeights);
       }

@@ -37,15 +37,18 @@ export interface ForwardGradientOptimizerArgs {
    * `'adamax'`) used with `learningRate`. Defaults to `'sgd'`.
    */
   optimizer?: tf.Optimizer|string;
-  /** Learning rate of a named inner optimizer. Defaults to 0.01. */
+  /** Learning rate of a named inner optimizer, a finite number > 0. Defaults to 0.01. */
   learningRate?: number;
-  /** Momentum of a named `'momentum'` optimizer. Defaults to 0.9. */
+  /** Momentum of a named `'momentum'` optimizer, in [0, 1). Defaults to 0.9. */
   momentum?: number;
   /** K: average K independent estimates, pushed through in one pass. Defaults to 1. */
   samples?: number;
   /** Distribution of the perturbations. Defaults to `'gaussian'`. */
   noise?: NoiseKind;
-  /** Seed of the perturbations (reproducible runs, also across save / resume). Defaults to random. */
+  /**
+   * Seed of the perturbations (reproducible runs, also across save / resume): an integer in
+   * [0, 2^32). Defaults to null (random).
+   */
   seed?: number|null;
   /** Decoupled L2: adds `weightDecay·w` to the gradient of every weight of rank ≥ 2 (not biases). */
   weightDecay?: number;
@@ -72,9 +75,40 @@ export interface ForwardGradientOptimizerArgs {
 export interface ForwardGradientStats {
   /** The directional derivative of the batch loss along the step's perturbation (mean over K). */
   directionalDerivative: tf.Variable;
-  /** Number of steps skipped so far because the loss or its directional derivative (or, with
-   *  `perturb: 'none'`, a gradient) was not finite. */
+  /** Number of steps skipped so far because the loss, its directional derivative or a gradient
+   *  was not finite (e.g. a NaN or an infinity in an input, a label or a sample weight). */
   skippedSteps: tf.Variable;
+}
+
+/** `learningRate` if it is a finite number > 0, else a ValueError naming `caller`. */
+export function checkLearningRate(caller: string, learningRate: unknown): number {
+  if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || !(learningRate > 0)) {
+    throw new ValueError(`${caller}: learningRate must be a finite number > 0. Received: ${learningRate}.`);
+  }
+  return learningRate;
+}
+
+/** `momentum` if it is a number in [0, 1), else a ValueError naming `caller`. */
+export function checkMomentum(caller: string, momentum: unknown): number {
+  if (typeof momentum !== 'number' || !(momentum >= 0 && momentum < 1)) {
+    throw new ValueError(`${caller}: momentum must be a number in [0, 1). Received: ${momentum}.`);
+  }
+  return momentum;
+}
+
+/**
+ * `seed` if it is null (random noise) or an integer in [0, 2^32) (the noise streams hash it as an
+ * unsigned 32-bit integer: other numbers would silently alias), else a ValueError naming `caller`.
+ */
+export function checkSeed(caller: string, seed: unknown): number|null {
+  if (seed == null) {
+    return null;
+  }
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+    throw new ValueError(
+        `${caller}: seed must be an integer in [0, 2^32) (or null for random noise). Received: ${seed}.`);
+  }
+  return seed;
 }
 
 function makeInner(args: ForwardGradientOptimizerArgs): tf.Optimizer {
@@ -86,13 +120,11 @@ function makeInner(args: ForwardGradientOptimizerArgs): tf.Optimizer {
     }
     return opt;
   }
-  const lr = args.learningRate ?? 0.01;
-  if (!(lr > 0)) {
-    throw new ValueError(`forwardGradient: learningRate must be > 0. Received: ${lr}.`);
-  }
+  const lr = checkLearningRate('forwardGradient', args.learningRate ?? 0.01);
+  const momentum = checkMomentum('forwardGradient', args.momentum ?? 0.9);
   switch (opt.toLowerCase()) {
     case 'sgd': return tf.train.sgd(lr);
-    case 'momentum': return tf.train.momentum(lr, args.momentum ?? 0.9);
+    case 'momentum': return tf.train.momentum(lr, momentum);
     case 'adam': return tf.train.adam(lr);
     case 'rmsprop': return tf.train.rmsprop(lr);
     case 'adagrad': return tf.train.adagrad(lr);
@@ -124,6 +156,32 @@ function optimizerState(opt: tf.Optimizer): tf.Variable[] {
 }
 
 const INNER_STATE_PREFIX = 'fg/inner/';
+
+/**
+ * `f` for a backward pass (`tf.variableGrads`, `engine.gradients`): if it throws, the tensors the
+ * tape saved for the backward pass (kept, and freed only by a backward pass that now never runs)
+ * are freed, so a failing loss leaks nothing.
+ */
+function freeingTapeOnThrow<T>(f: () => T): () => T {
+  return () => {
+    const tape = (tf.engine() as unknown as {state: {activeTape: Array<{saved?: Tensor[]}>|null}}).state.activeTape;
+    const start = tape?.length ?? 0;
+    try {
+      return f();
+    } catch (e) {
+      for (const node of tape?.slice(start) ?? []) {
+        tf.dispose(node.saved ?? []);
+        node.saved = [];
+      }
+      throw e;
+    }
+  };
+}
+
+/** A bool scalar: whether `value` and every element of every tensor of `tensors` are finite. */
+function allFinite(value: Tensor, tensors: Tensor[]): Tensor {
+  return tensors.reduce((ok, t) => tf.logicalAnd(ok, tf.all(tf.isFinite(t))), tf.isFinite(value));
+}
 
 /** The tf.Variables held directly as properties of an optimizer (not per-weight slots), by key. */
 function innerScalarState(opt: tf.Optimizer): Array<[string, tf.Variable]> {
@@ -171,7 +229,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   readonly stats: ForwardGradientStats;
   /** Set by `fg.callbacks.forwardGradient()` while the model trains. */
   attachment: ModelAttachment|null = null;
-  /** 1 if the last estimate was finite, else 0 (a kept scalar; the update is skipped on 0). */
+  /** Whether the last estimate was finite (a kept bool scalar; the update is skipped if not). */
   private lastFinite: Tensor|null = null;
 
   constructor(args: ForwardGradientOptimizerArgs = {}) {
@@ -204,7 +262,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     this.inner = makeInner(args);
     this.samples = samples;
     this.noise = noise;
-    this.seed = args.seed ?? null;
+    this.seed = checkSeed('forwardGradient', args.seed);
     this.weightDecay = weightDecay;
     this.gradientScale = {...(args.gradientScale ?? {})};
     const exactLayers = args.exactLayers ?? [];
@@ -236,15 +294,38 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     }
   }
 
-  /** Undoes `attach`: restores the model's loss functions. */
+  /**
+   * Undoes `attach`. (The model itself is only patched for the duration of each step, so a fit
+   * that failed before `detach` leaves nothing behind in it.)
+   */
   detach(): void {
-    this.attachment?.detach();
     this.attachment = null;
   }
 
   /** The learning rate of the inner optimizer (schedules set it). */
   get learningRate(): number {
     return (this.inner as unknown as {learningRate: number}).learningRate;
+  }
+
+  /**
+   * tf.Optimizer's `minimize` (estimate, then apply), except that the gradients and the loss are
+   * freed when the update throws.
+   */
+  override minimize(f: () => tf.Scalar, returnCost = false, varList?: tf.Variable[]): tf.Scalar|null {
+    const {value, grads} = this.computeGradients(f, varList);
+    try {
+      this.applyGradients(varList == null ? grads : varList.map(v => ({name: v.name, tensor: grads[v.name]})));
+    } catch (e) {
+      value.dispose();
+      throw e;
+    } finally {
+      tf.dispose(grads);
+    }
+    if (returnCost) {
+      return value;
+    }
+    value.dispose();
+    return null;
   }
 
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]):
@@ -255,19 +336,12 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       // Layers annotate their outputs during the step (local losses read them): open the step
       // around the whole backward pass, which still uses what they kept.
       return runLocalStep(null, () => tf.tidy(() => {
-        const {value, grads: raw} = tf.variableGrads(f, vars);
-        // The same guard as the estimators: a non-finite loss or gradient skips the step. The
-        // gradients are made finite (they feed the inner optimizer's state) and zeroed on a skip.
-        const grads: NamedTensorMap = {};
-        let finite = tf.isFinite(value);
-        for (const [name, g] of Object.entries(raw)) {
-          const ok = tf.isFinite(g);
-          finite = tf.logicalAnd(finite, tf.all(ok));
-          grads[name] = tf.where(ok, g, tf.zerosLike(g));
-        }
-        const ok = tf.cast(finite, 'float32');
-        this.setLastFinite(ok);
-        return {value, grads: this.postprocess(grads, vars, ok)} as unknown as tf.TensorContainer;
+        const {value, grads: raw} = tf.variableGrads(freeingTapeOnThrow(f), vars);
+        // The same guard as the estimators: a non-finite loss or gradient skips the step, and the
+        // gradients of a skipped step are replaced by zeros (they feed the inner optimizer's state).
+        const finite = allFinite(value, Object.values(raw));
+        this.setLastFinite(finite);
+        return {value, grads: this.postprocess(raw, vars, finite)} as unknown as tf.TensorContainer;
       })) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     }
     if (this.attachment == null && (this.perturb === 'activity' || this.exactLayers.length > 0)) {
@@ -299,13 +373,15 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         const directions = weightPerturbed.map((v, i) => sampleNoise(
             [...batchShape, ...v.shape], this.noise,
             this.seed == null ? null : noiseSeed(this.seed, step, 1_000_000 + i)));
-        const {value, d: dRaw, grads, credits} = withTangents(() => runLocalStep(local, () => {
+        // The model is patched for this step only (attachment.run restores it when the step ends
+        // or throws).
+        const traced = () => withTangents(() => runLocalStep(local, () => {
           weightPerturbed.forEach((v, i) => seedTangent(v, directions[i]));
           const grads: NamedTensorMap = {};
           let value: tf.Scalar;
           if (exactVars.length > 0) {
             // One backward pass restricted to the exact layers (the tape walks only their paths).
-            const r = tf.engine().gradients(f, exactVars, undefined, true);
+            const r = tf.engine().gradients(freeingTapeOnThrow(f), exactVars, undefined, true);
             value = r.value as tf.Scalar;
             exactVars.forEach((v, i) => {
               if (r.grads[i] != null) {
@@ -323,6 +399,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
           const credits = weightPerturbed.map(v => local?.weightCredit(v, batchShape) ?? null);
           return {value, d, grads, credits};
         }), {batchShape, observer: activity?.observer});
+        const {value, d: dRaw, grads, credits} = attachment == null ? traced() : attachment.run(traced);
         // A non-finite derivative skips the step; cleaned, it keeps the gradients finite.
         const d = tf.where(tf.isFinite(dRaw), dRaw, tf.zerosLike(dRaw));
         // g = mean_k d_k·v_k for the weight-perturbed variables (or their local credit).
@@ -333,12 +410,13 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         if (activity != null) {
           this.addRegularizerGradients(grads, vars);
         }
-        // A non-finite loss with a finite tangent (e.g. loss + Infinity) must skip the step too.
-        const finite = tf.logicalAnd(tf.all(tf.isFinite(dRaw)), tf.isFinite(value));
+        // A non-finite loss with a finite tangent (e.g. loss + Infinity) must skip the step too, and
+        // so must a non-finite gradient (a NaN input reaches the activity and exact gradients
+        // through the layers' inputs, while the loss's derivative may be cleaned to 0).
+        const finite = allFinite(value, [dRaw, ...Object.values(grads)]);
         this.stats.directionalDerivative.assign(tf.mean(dRaw));
-        const ok = tf.cast(finite, 'float32');
-        this.setLastFinite(ok);
-        return {value, grads: this.postprocess(grads, vars, ok)} as unknown as tf.TensorContainer;
+        this.setLastFinite(finite);
+        return {value, grads: this.postprocess(grads, vars, finite)} as unknown as tf.TensorContainer;
       }) as unknown as {value: tf.Scalar, grads: NamedTensorMap};
     } finally {
       local?.dispose();
@@ -379,7 +457,10 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     return this.postprocess(grads, vars, null);
   }
 
-  /** `ok` (1 or 0, a float scalar) zeroes every gradient of a skipped step; they are finite here. */
+  /**
+   * `ok` (a bool scalar) false replaces every gradient of a skipped step by zeros (a select, not a
+   * product: a NaN gradient must not reach the inner optimizer's state).
+   */
   private postprocess(grads: NamedTensorMap, vars: tf.Variable[], ok: Tensor|null): NamedTensorMap {
     const out: NamedTensorMap = {};
     for (const v of vars) {
@@ -392,7 +473,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
         g = tf.mul(g, scale);
       }
       if (ok != null) {
-        g = tf.mul(g, ok);  // a scalar factor, no tiled condition (costly on wasm)
+        g = tf.where(ok, g, tf.zerosLike(g));
       }
       out[v.name] = g;
     }
@@ -436,20 +517,28 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const registered = tf.engine().registeredVariables;
     const weights = names.map(n => registered[n]).filter(v => v != null);
     const stateBefore = new Set(optimizerState(this.inner));
-    const snapshot = tf.tidy(() => [...weights, ...stateBefore].map(v => tf.keep(v.clone())));
-    this.inner.applyGradients(variableGradients);
-    tf.tidy(() => {
-      const restore = [...weights, ...stateBefore];
-      // v·ok + old·(1 − ok): exactly v (ok = 1) or exactly old (ok = 0), as both are finite
-      // (the gradients are), with scalar factors only.
-      const notOk = tf.sub(1, ok);
-      restore.forEach((v, i) => v.assign(tf.add(tf.mul(v, ok), tf.mul(snapshot[i], notOk))));
-      // State the inner optimizer created in this very step is left as it is: the skipped step's
-      // gradients are zero, which leaves every tfjs optimizer's new state at its initial value
-      // (0, or Adagrad's initialAccumulatorValue).
-      this.stats.skippedSteps.assign(tf.add(this.stats.skippedSteps, tf.sub(1, ok)));
-    });
-    tf.dispose([snapshot, ok]);
+    const restore = [...weights, ...stateBefore];
+    const snapshot = tf.tidy(() => restore.map(v => tf.keep(v.clone())));
+    try {
+      try {
+        this.inner.applyGradients(variableGradients);
+      } catch (e) {
+        // an update that failed half-way: back to the state before it
+        tf.tidy(() => restore.forEach((v, i) => v.assign(snapshot[i])));
+        throw e;
+      }
+      tf.tidy(() => {
+        // A select: bit for bit the new value or the old one, whatever either holds (a blend
+        // v·ok + old·(1 − ok) would carry a NaN of the new value into the restored one).
+        restore.forEach((v, i) => v.assign(tf.where(ok, v, snapshot[i])));
+        // State the inner optimizer created in this very step is left as it is: the skipped
+        // step's gradients are zeros, which leaves every tfjs optimizer's new state at its initial
+        // value (0, or Adagrad's initialAccumulatorValue).
+        this.stats.skippedSteps.assign(tf.add(this.stats.skippedSteps, tf.cast(tf.logicalNot(ok), 'float32')));
+      });
+    } finally {
+      tf.dispose([snapshot, ok]);
+    }
     this.incrementIterations();
   }
 

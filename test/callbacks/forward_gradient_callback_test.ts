@@ -197,3 +197,124 @@ describeBackends('fg.callbacks.forwardGradient', () => {
     o.dispose();
   });
 });
+
+/** A tiny LocalMixer (2 blocks: its heads and classifier get exact gradients, the rest runs with the tape paused). */
+function tinyMixer(): tfl.LayersModel {
+  return fg.models.localMixer({inputShape: [4, 4, 1], patchSize: 2, blocks: 2, channels: 8, groups: 2, classes: 3, seed: 2});
+}
+
+function mixerData(n: number): {x: tf.Tensor, y: tf.Tensor} {
+  const x = tf.randomNormal([n, 4, 4, 1], 0, 1, 'float32', 9);
+  const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({length: n}, (_, i) => i % 3), 'int32'), 3));
+  return {x, y};
+}
+
+type Failure = 'loss'|'onBatchEnd'|'onEpochEnd';
+
+/** Fit args whose callbacks (or the armed loss) throw 'boom' at `failure`. */
+function failingFit(failure: Failure, withForwardGradient: boolean): tfl.ModelFitArgs {
+  const thrower = new tfl.CustomCallback({
+    onBatchEnd: async () => {
+      if (failure === 'onBatchEnd') {
+        throw new Error('boom');
+      }
+    },
+    onEpochEnd: async () => {
+      if (failure === 'onEpochEnd') {
+        throw new Error('boom');
+      }
+    },
+  });
+  return {epochs: 2, batchSize: 4, shuffle: false, verbose: 0, yieldEvery: 'never',
+          callbacks: withForwardGradient ? [fg.callbacks.forwardGradient(), thrower] : [thrower]};
+}
+
+/** Makes the model's first compiled loss throw 'boom' while `armed.on`. */
+function armLoss(model: tfl.LayersModel, armed: {on: boolean}): void {
+  const fns = lossFunctions(model);
+  const original = fns[0];
+  fns[0] = (a, b) => {
+    if (armed.on) {
+      throw new Error('boom');
+    }
+    return original(a, b);
+  };
+}
+
+describeBackends('fg.callbacks.forwardGradient: a fit that throws leaves nothing behind', () => {
+  for (const mode of ['FG-A', 'LG-FG-A'] as const) {
+    for (const failure of ['loss', 'onBatchEnd', 'onEpochEnd'] as const) {
+      it(`${mode}, ${failure} throws: engine, layers and losses restored; backprop then trains the backbone like a never-attached model`, async () => {
+        const {x, y} = mixerData(8);
+        const engine = tf.engine() as unknown as {runKernelFunc: unknown, disposeTensor: unknown, state: {gradientDepth: number}};
+        const hooks = [engine.runKernelFunc, engine.disposeTensor];
+        // tfjs's fit itself leaks when it throws mid-way, with any optimizer: the reference is the
+        // same failure with a plain tfjs optimizer
+        const armed = {on: false};
+        const failedFitLeak = async (model: tfl.LayersModel, withForwardGradient: boolean) => {
+          armed.on = failure === 'loss';
+          const before = tf.memory().numTensors;
+          await expectAsync(model.fit(x, fg.models.localMixerTargets(model, y), failingFit(failure, withForwardGradient)))
+              .toBeRejectedWithError(/boom/);
+          armed.on = false;
+          return tf.memory().numTensors - before;
+        };
+        // (momentum: the same optimizer state as the forward-gradient optimizer's inner one)
+        const reference = tinyMixer();
+        fg.models.setTrainingMode(reference, mode);
+        reference.compile({optimizer: tf.train.momentum(0.01, 0.9), loss: reference.outputNames.map(() => fg.losses.localCrossEntropy()),
+                           metrics: {classifier: ['accuracy']} as unknown as string[]});
+        armLoss(reference, armed);
+        const referenceLeak = await failedFitLeak(reference, false);
+
+        const model = tinyMixer();
+        const o = fg.models.compileLocalMixer(model, {mode, seed: 1});
+        armLoss(model, armed);
+        const ownCalls = () => model.layers.map(l => Object.prototype.hasOwnProperty.call(l, 'call'));
+        const callsBefore = ownCalls();
+        const losses = lossFunctions(model).slice();
+        const leak = await failedFitLeak(model, true);
+        if (failure === 'loss') {
+          // tfjs's backprop leaks its tape here, the reference is no use: the step itself must
+          // leave no tensor (its loss throws after the forward pass and a first loss)
+          o.attach(model);
+          const vars = model.trainableWeights.map(w => w.read() as tf.Variable);
+          const before = tf.memory().numTensors;
+          expect(() => o.minimize(() => {
+            const outs = model.apply(x, {training: true}) as tf.Tensor[];
+            lossFunctions(model)[1](y, outs[1]);
+            throw new Error('boom');
+          }, true, vars)).toThrowError(/boom/);
+          expect(tf.memory().numTensors).withContext('tensors left by the failed step').toBe(before);
+          o.detach();
+        } else {
+          expect(leak).withContext('tensors left by the failed fit').toBe(referenceLeak);
+        }
+        expect(o.iterations).toBe(failure === 'loss' ? 0 : failure === 'onBatchEnd' ? 1 : 2);
+        expect([engine.runKernelFunc, engine.disposeTensor]).withContext('engine hooks').toEqual(hooks);
+        expect(engine.state.gradientDepth).toBe(0);
+        expect(ownCalls()).withContext('patched layer.call').toEqual(callsBefore);
+        expect(lossFunctions(model)).withContext('loss functions').toEqual(losses);
+
+        // Backprop afterwards (plain tfjs SGD, then the BP mode): the backbone trains, exactly as a
+        // never-attached copy with the same weights does.
+        const fresh = tinyMixer();
+        fresh.setWeights(model.getWeights());
+        const backbone = (m: tfl.LayersModel) => m.weights.filter(w => w.name.startsWith('block_')).map(w => Array.from(w.read().dataSync()));
+        const start = backbone(fresh);
+        for (const m of [model, fresh]) {
+          fg.models.setTrainingMode(m, mode);
+          m.compile({optimizer: tf.train.sgd(0.05), loss: m.outputNames.map(() => fg.losses.localCrossEntropy())});
+          await m.fit(x, fg.models.localMixerTargets(m, y), {epochs: 1, batchSize: 8, shuffle: false, verbose: 0});
+          fg.models.compileLocalMixer(m, {mode: 'BP'});
+          await m.fit(x, fg.models.localMixerTargets(m, y), {epochs: 1, batchSize: 8, shuffle: false, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]});
+        }
+        expect(backbone(fresh)).not.toEqual(start);
+        expect(backbone(model)).withContext('the backbone after backprop').toEqual(backbone(fresh));
+        tf.dispose([x, y]);
+        [reference, model, fresh].forEach(m => m.dispose());
+        o.dispose();
+      });
+    }
+  }
+});

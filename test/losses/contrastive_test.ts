@@ -93,7 +93,9 @@ describeBackends('contrastive local loss', () => {
 
   it('checks its input', () => {
     expect(() => fg.losses.contrastive()(tf.zeros([2, 3]), tf.zeros([2, 3]))).toThrowError(/\[batch, 2 views, units\]/);
-    expect(() => fg.losses.contrastive({temperature: 0})).toThrowError(/temperature must be > 0/);
+    for (const temperature of [0, -1, NaN, Infinity]) {
+      expect(() => fg.losses.contrastive({temperature})).withContext(`${temperature}`).toThrowError(/temperature must be a finite number > 0/);
+    }
     expect(values(tf.zeros([1])).length).toBe(1);
   });
 });

@@ -11,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as fg from '../../src';
 import {ForwardGradientOptimizer, ForwardGradientOptimizerArgs} from '../../src/optimizers/forward_gradient_optimizer';
 import {describeBackends, expectClose, seedWeights} from '../util';
+import {BAD_DATA, badData, bits} from './non_finite_data';
 
 type Perturb = 'weight'|'activity'|'none';
 const MODES: Perturb[] = ['weight', 'activity', 'none'];
@@ -411,6 +412,106 @@ describeBackends('ForwardGradientOptimizer: non-finite steps', () => {
   }
 });
 
+describeBackends('ForwardGradientOptimizer: non-finite data', () => {
+  for (const perturb of MODES) {
+    for (const inner of ['sgd', 'momentum', 'adam', 'rmsprop', 'adagrad']) {
+      it(`${perturb}, ${inner}: NaN / ±Inf in an input, a label or a sample weight: weights and state bit-identical, the step counted`, async () => {
+        const model = mlp();
+        const {x, y} = makeData(8);
+        const o = opt(perturb, {optimizer: inner});
+        model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+        await fitOneStep(model, x, y);  // creates the inner optimizer's state
+        let skipped = 0;
+        for (const [place, value] of BAD_DATA) {
+          const what = `${value} in ${place}`;
+          const bad = badData(x, y, place, value);
+          const weights = bits(weightValues(model));
+          const state = bits(await innerState(o));
+          const before = tf.memory().numTensors;
+          await fitOneStep(model, bad.x, bad.y, bad.args);
+          expect(tf.memory().numTensors).withContext(`${what}: leak`).toBe(before);
+          expect(bits(weightValues(model))).withContext(`${what}: weights`).toEqual(weights);
+          expect(bits(await innerState(o))).withContext(`${what}: ${inner} state`).toEqual(state);
+          expect(await readScalar(o.stats.skippedSteps)).withContext(`${what}: skipped steps`).toBe(++skipped);
+          tf.dispose([bad.x, bad.y]);
+        }
+        // and training goes on
+        const weights = weightValues(model);
+        await fitOneStep(model, x, y);
+        expect(weightValues(model)).not.toEqual(weights);
+        expect(weightValues(model).every(w => w.every(Number.isFinite))).toBe(true);
+        tf.dispose([x, y]);
+        model.dispose();
+        o.dispose();
+      });
+    }
+    it(`${perturb}: a first step on NaN data leaves the inner optimizer's new state at its initial value`, async () => {
+      const model = mlp();
+      const {x, y} = makeData(8);
+      const o = opt(perturb, {optimizer: 'momentum'});
+      model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+      const weights = bits(weightValues(model));
+      const bad = badData(x, y, 'input', NaN);
+      await fitOneStep(model, bad.x, bad.y);
+      expect(bits(weightValues(model))).toEqual(weights);
+      expect((await innerState(o)).every(slot => slot.every(v => v === 0))).withContext('momentum slots are 0').toBe(true);
+      tf.dispose([x, y, bad.x, bad.y]);
+      model.dispose();
+      o.dispose();
+    });
+  }
+});
+
+describeBackends('ForwardGradientOptimizer: a failing inner update', () => {
+  for (const perturb of MODES) {
+    it(`${perturb}: an inner optimizer that throws after updating leaves weights and state as they were, and leaks nothing`, async () => {
+      const model = mlp();
+      const {x, y} = makeData(8);
+      const o = opt(perturb, {optimizer: 'momentum'});
+      model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+      o.attach(model);
+      await model.trainOnBatch(x, y);  // creates the momentum state
+      const weights = bits(weightValues(model));
+      const state = bits(await innerState(o));
+      const applyGradients = o.inner.applyGradients.bind(o.inner);
+      spyOn(o.inner, 'applyGradients').and.callFake((g: tf.NamedTensorMap) => {
+        applyGradients(g);
+        throw new Error('boom');
+      });
+      const before = tf.memory().numTensors;
+      expect(() => o.minimize(() => tf.mean(tfl.metrics.categoricalCrossentropy(y, model.apply(x) as tf.Tensor)) as tf.Scalar,
+                              false, model.trainableWeights.map(w => w.read() as tf.Variable))).toThrowError(/boom/);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(bits(weightValues(model))).toEqual(weights);
+      expect(bits(await innerState(o))).toEqual(state);
+      o.detach();
+      tf.dispose([x, y]);
+      model.dispose();
+      o.dispose();
+    });
+  }
+});
+
+describeBackends('ForwardGradientOptimizer: an empty batch', () => {
+  it('activity: a batch of 0 examples is a ValueError that says so; nothing changes, nothing leaks', async () => {
+    const model = mlp();
+    const o = opt('activity', {optimizer: 'momentum'});
+    model.compile({optimizer: o, loss: 'categoricalCrossentropy'});
+    o.attach(model);
+    const x = tf.zeros([0, 4]);
+    const y = tf.zeros([0, 3]);
+    const weights = weightValues(model);
+    const before = tf.memory().numTensors;
+    await expectAsync(model.trainOnBatch(x, y)).toBeRejectedWithError(fg.ValueError, /the batch has 0 examples/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(weightValues(model)).toEqual(weights);
+    o.detach();
+    tf.dispose([x, y]);
+    model.dispose();
+    o.dispose();
+  });
+});
+
 describeBackends('ForwardGradientOptimizer: serialization', () => {
   it('getConfig / fromConfig round trip', () => {
     const o = fg.optimizers.forwardGradient({
@@ -612,12 +713,32 @@ describe('ForwardGradientOptimizer: options', () => {
       [{samples: 0}, /samples must be a positive integer.*0/],
       [{samples: 1.5}, /samples must be a positive integer/],
       [{weightDecay: -0.1}, /weightDecay must be ≥ 0.*-0\.1/],
-      [{learningRate: 0}, /learningRate must be > 0/],
+      [{learningRate: 0}, /learningRate must be a finite number > 0.*0/],
+      [{learningRate: NaN}, /learningRate must be a finite number > 0.*NaN/],
+      [{learningRate: Infinity}, /learningRate must be a finite number > 0.*Infinity/],
+      [{learningRate: -0.1}, /learningRate must be a finite number > 0/],
+      [{optimizer: 'momentum', momentum: 1}, /momentum must be a number in \[0, 1\).*1/],
+      [{optimizer: 'momentum', momentum: -0.1}, /momentum must be a number in \[0, 1\)/],
+      [{optimizer: 'momentum', momentum: NaN}, /momentum must be a number in \[0, 1\).*NaN/],
+      [{optimizer: 'momentum', momentum: Infinity}, /momentum must be a number in \[0, 1\)/],
+      // the noise streams hash the seed as an unsigned 32-bit integer: 1.7 and 2^32 + 1 would alias 1
+      [{seed: 1.7}, /seed must be an integer in \[0, 2\^32\).*1\.7/],
+      [{seed: 2 ** 32}, /seed must be an integer in \[0, 2\^32\)/],
+      [{seed: 2 ** 32 + 1}, /seed must be an integer in \[0, 2\^32\).*4294967297/],
+      [{seed: -1}, /seed must be an integer in \[0, 2\^32\)/],
+      [{seed: NaN}, /seed must be an integer in \[0, 2\^32\).*NaN/],
+      [{seed: Infinity}, /seed must be an integer in \[0, 2\^32\)/],
+      [{seed: '3'}, /seed must be an integer in \[0, 2\^32\)/],
       [{gradientScale: {out: NaN}}, /gradientScale\['out'\] must be a finite number/],
     ];
     for (const [args, message] of bad) {
       expect(() => fg.optimizers.forwardGradient(args as ForwardGradientOptimizerArgs))
           .withContext(JSON.stringify(args)).toThrowMatching(e => e instanceof fg.ValueError && message.test(e.message));
+    }
+    for (const seed of [0, 1, 2 ** 32 - 1, null, undefined]) {
+      const o = fg.optimizers.forwardGradient({seed});
+      expect(o.seed).toBe(seed ?? null);
+      o.dispose();
     }
     const ok = fg.optimizers.forwardGradient({optimizer: 'Adam', learningRate: 0.001});
     expect(ok.inner.getClassName()).toBe('Adam');
