@@ -4,8 +4,10 @@
  * (same dropout masks and batch statistics), same weights — and reports the cosine similarity and
  * the relative squared error, overall and per layer.
  *
- * How: while training, the optimizer's `computeGradients` is wrapped (an instance property,
- * removed when training ends). On a measured step the wrapper runs the optimizer's own
+ * How: on a measured step only, the optimizer's `computeGradients` is wrapped (an instance property,
+ * installed in `onBatchBegin` and removed when that step's `computeGradients` returns or throws; if
+ * `fit` throws between the two, the hook measures nothing outside that `fit` and goes at the
+ * optimizer's next step). The wrapper runs the optimizer's own
  * `computeGradients(f, vars)` inside `tf.variableGrads`: the model's loss closure `f` runs ONCE (its
  * metrics, loss bookkeeping and BatchNormalization updates happen once, as in any step), the
  * forward-gradient estimate is computed as usual, and the engine's tape, recording the same forward
@@ -103,6 +105,8 @@ export class GradientQualityCallback extends Callback {
   /** The current step is to be measured (set in onBatchBegin, cleared by the measurement). */
   private armed = false;
   private pending: Pending|null = null;
+  /** The History object of the `fit` this callback is in (identifies that fit). */
+  private fitHistory: unknown = null;
 
   constructor(args: GradientQualityArgs = {}) {
     super();
@@ -134,11 +138,10 @@ export class GradientQualityCallback extends Callback {
     if (optimizer == null) {
       throw new ValueError('gradientQuality: the model has no optimizer; compile it first.');
     }
-    this.detach();  // a previous fit that threw before onTrainEnd
+    this.stepDone();  // a previous fit that threw between onBatchBegin and its step
+    this.fitHistory = (this.model as unknown as {history?: unknown}).history;
     this.step = 0;
     this.epoch = 0;
-    this.armed = false;
-    attach(optimizer, this);
     this.optimizer = optimizer;
   }
 
@@ -148,12 +151,16 @@ export class GradientQualityCallback extends Callback {
 
   override async onBatchBegin(): Promise<void> {
     this.discardPending();
+    this.stepDone();
     this.armed = this.step % this.every === 0;
+    if (this.armed && this.optimizer != null) {
+      attach(this.optimizer, this);
+    }
   }
 
   override async onBatchEnd(batch: number, logs?: Logs): Promise<void> {
     const step = this.step++;
-    this.armed = false;
+    this.stepDone();
     const pending = this.pending;
     if (pending == null) {
       return;
@@ -200,8 +207,8 @@ export class GradientQualityCallback extends Callback {
 
   override async onTrainEnd(): Promise<void> {
     this.discardPending();
-    this.armed = false;
-    this.detach();
+    this.stepDone();
+    this.optimizer = null;
   }
 
   /** The last measurement, or null. */
@@ -211,7 +218,12 @@ export class GradientQualityCallback extends Callback {
 
   /** Whether this step is to be measured (asked by the optimizer hook). */
   wantsMeasurement(): boolean {
-    return this.armed && this.pending == null;
+    // Only inside the `fit` that armed it (tfjs-layers gives each fit its own History object): after
+    // a `fit` that threw between this callback's onBatchBegin and the step, the hook measures
+    // nothing and goes at the optimizer's next step.
+    const model = this.model as unknown as {isTraining?: boolean, history?: unknown}|null;
+    const sameFit = model?.isTraining === true && model.history === this.fitHistory;
+    return this.armed && this.pending == null && sameFit;
   }
 
   /** Takes the measurement of the current step (owns `sums`). */
@@ -221,10 +233,11 @@ export class GradientQualityCallback extends Callback {
     this.pending = {sums, names};
   }
 
-  private detach(): void {
+  /** Disarms and unhooks: the hook lives for one measured step (called by the hook when it ends). */
+  stepDone(): void {
+    this.armed = false;
     if (this.optimizer != null) {
       detach(this.optimizer, this);
-      this.optimizer = null;
     }
   }
 
@@ -253,13 +266,18 @@ function attach(optimizer: tf.Optimizer, callback: GradientQualityCallback): voi
     const original = target.computeGradients;
     const callbacks = new Set<GradientQualityCallback>();
     const wrapper = function(this: tf.Optimizer, f: () => tf.Scalar, varList?: tf.Variable[]) {
-      const armed = [...callbacks].filter(c => c.wantsMeasurement());
-      if (armed.length === 0) {
-        return original.call(this, f, varList);
+      const hooked = [...callbacks];
+      try {
+        const armed = hooked.filter(c => c.wantsMeasurement());
+        if (armed.length === 0) {
+          return original.call(this, f, varList);
+        }
+        const {value, grads, sums, names} = measure(this, original, f, varList);
+        armed.forEach((c, i) => c.receive(i === armed.length - 1 ? sums : tf.keep(sums.clone()), names));
+        return {value, grads};
+      } finally {
+        hooked.forEach(c => c.stepDone());
       }
-      const {value, grads, sums, names} = measure(this, original, f, varList);
-      armed.forEach((c, i) => c.receive(i === armed.length - 1 ? sums : tf.keep(sums.clone()), names));
-      return {value, grads};
     } as ComputeGradients;
     target.computeGradients = wrapper;
     hook = {wrapper, own: hadOwn ? original : undefined, hadOwn, callbacks};

@@ -331,6 +331,35 @@ describeBackends('gradient quality callback', () => {
     }
   });
 
+  it('leaves no working hook when fit throws: in the loss (none at all), or in a later callback (gone at the next step)', async () => {
+    for (const where of ['loss', 'onBatchBegin'] as const) {
+      const model = mlp();
+      const opt = fg.optimizers.forwardGradient({perturb: 'weight', seed: 1});
+      const boom = (): never => {
+        throw new Error('boom');
+      };
+      const loss = where === 'loss' ? boom : 'categoricalCrossentropy';
+      model.compile({optimizer: opt, loss: loss as 'categoricalCrossentropy'});
+      const gq = gradientQuality({every: 1});
+      const failing = new tfl.CustomCallback({onBatchBegin: where === 'onBatchBegin' ? boom : undefined});
+      await expectAsync(model.fit(xs, ys, {epochs: 1, batchSize: N, verbose: 0,
+                                           callbacks: [fg.callbacks.forwardGradient(), gq, failing]}))
+          .withContext(where).toBeRejectedWithError(/boom/);
+      if (where === 'onBatchBegin') {
+        // The step never ran: the next step outside that fit measures nothing and removes the hook.
+        model.compile({optimizer: opt, loss: 'categoricalCrossentropy'});
+        const before = tf.memory().numTensors;
+        await model.fit(xs, ys, {epochs: 1, batchSize: N, verbose: 0});
+        expect(tf.memory().numTensors).toBe(before);
+        expect((gq as unknown as {pending: unknown}).pending).toBeNull();
+      }
+      expect(Object.prototype.hasOwnProperty.call(opt, 'computeGradients')).withContext(where).toBe(false);
+      expect(gq.history.length).toBe(0);
+      model.dispose();
+      opt.dispose();
+    }
+  });
+
   it('rejects bad arguments', () => {
     expect(() => gradientQuality({every: 0})).toThrowError(ValueError, /every/);
     expect(() => gradientQuality({every: 1.5})).toThrowError(ValueError, /every/);
