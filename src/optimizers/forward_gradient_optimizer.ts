@@ -544,6 +544,11 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
 
   override dispose(): void {
     this.inner.dispose();
+    // tfjs 4.22's MomentumOptimizer.dispose skips SGD's learning-rate scalar `c`: free it too.
+    const c = (this.inner as unknown as {c?: unknown}).c;
+    if (this.inner instanceof tf.MomentumOptimizer && c instanceof tf.Tensor && !c.isDisposed) {
+      c.dispose();
+    }
     this.stats.directionalDerivative.dispose();
     this.stats.skippedSteps.dispose();
     this.lastFinite?.dispose();
