@@ -1,9 +1,10 @@
 /**
  * Parameter-free layer normalization, as the LocalMixer uses it before and after every linear layer
  * (paper §3.1 and Appendix 14: no gain, no bias, eps 1e-5), optionally per channel group ("local
- * LN"). Written with broadcasting element-wise ops and two means only, so that its forward-mode
- * tangent and its tfjs gradient stay a handful of kernels (tfjs-layers' LayerNormalization has a gain
- * and a bias, and its gradient runs several times as many kernels).
+ * LN"). Written with broadcasting element-wise ops and two means only on a rank-2/3 view of the
+ * input, so that its forward-mode tangent stays a handful of kernels, and with its closed-form
+ * gradient, which keeps only its output and 1/σ for the backward pass (tfjs-layers'
+ * LayerNormalization has a gain and a bias, and its gradient runs several times as many kernels).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {serialization, Tensor} from '@tensorflow/tfjs-core';
@@ -11,6 +12,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
+import {isTracing} from '../autodiff/jvp';
 import {ValueError} from '../errors';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 
@@ -89,21 +91,68 @@ function checkAgainstShape(o: ResolvedOptions, shape: ReadonlyArray<number|null>
   return axis;
 }
 
-/** The normalization itself, options already checked. */
+/** Whether tfjs is recording a backward tape here (the engine's private `isTapeOn`). */
+function tapeIsOn(): boolean {
+  return (tf.engine() as unknown as {isTapeOn(): boolean}).isTapeOn();
+}
+
+/** `shape` without a reshape kernel when `x` already has it. */
+function reshapeTo(x: Tensor, shape: number[]): Tensor {
+  return x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : tf.reshape(x, shape);
+}
+
+/** The forward pass over `axis`: y and 1/√(σ² + ε) (kept dims). Plain kernels, no custom gradient. */
+export function normalizeForward(x: Tensor, axis: number, epsilon: number): {y: Tensor, rstd: Tensor} {
+  const mean = tf.mean(x, axis, true);
+  const centered = tf.sub(x, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), epsilon));
+  return {y: tf.mul(centered, rstd), rstd};
+}
+
+/**
+ * The pull-back of y = (x − μ)/σ over `axis`, from its output y and 1/σ:
+ * dx = (dy − mean(dy) − y·mean(dy·y)) / σ (the closed form of the parameter-free LN's VJP; the code's
+ * `norm_grad`, paper §1.5).
+ */
+export function normalizePullback(y: Tensor, rstd: Tensor, dy: Tensor, axis: number): Tensor {
+  return tf.tidy(() => {
+    const dyMean = tf.mean(dy, axis, true);
+    const dyyMean = tf.mean(tf.mul(dy, y), axis, true);
+    return tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(y, dyyMean)), rstd);
+  });
+}
+
+/**
+ * LN over `axis` as one backward op: its gradient is the closed-form pull-back from the saved output
+ * and 1/σ (seven kernels; the autodiff-derived one takes several times as many, and keeps the
+ * centered input and its square alive until the backward pass). The forward mode differentiates the
+ * kernels of the forward function (the tracer runs a customGrad op's forward inline), which is exact.
+ */
+function normalizeOp(x: Tensor, axis: number, epsilon: number): Tensor {
+  const op = tf.customGrad(((xi: Tensor, save: (ts: Tensor[]) => void) => {
+    const {y, rstd} = normalizeForward(xi, axis, epsilon);
+    save([y, rstd]);
+    return {value: y, gradFunc: (dy: Tensor, [sy, sr]: Tensor[]) => normalizePullback(sy, sr, dy, axis)};
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x);
+}
+
+/**
+ * The normalization itself, options already checked. The input is viewed as [outer, size] (the axis
+ * last) or [outer, size, inner], so that every kernel of the value, its tangent and its gradient
+ * runs on tensors of rank ≤ 3 (≤ 4 with batched tangents).
+ */
 function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: number): Tensor {
   return tf.tidy(() => {
     const shape = x.shape;
-    let y = x, ax = axis;
-    if (groups > 1) {
-      const d = shape[shape.length - 1];
-      y = tf.reshape(x, [...shape.slice(0, -1), groups, d / groups]);
-      ax = y.rank - 1;
-    }
-    const mean = tf.mean(y, ax, true);
-    const centered = tf.sub(y, mean);
-    const variance = tf.mean(tf.square(centered), ax, true);
-    const out = tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon)));
-    return groups > 1 ? tf.reshape(out, shape) : out;
+    const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
+    const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const outer = x.size / (size * inner);
+    const view = reshapeTo(x, inner === 1 ? [outer, size] : [outer, size, inner]);
+    // Forward mode with a tape recording (a layer whose exact gradient is taken while tangents are
+    // traced) runs a customGrad op opaquely: its tangent would be lost. Plain kernels there.
+    const y = isTracing() && tapeIsOn() ? normalizeForward(view, 1, epsilon).y : normalizeOp(view, 1, epsilon);
+    return reshapeTo(y, shape);
   });
 }
 

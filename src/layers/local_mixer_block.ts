@@ -4,9 +4,11 @@
  *
  * - Block 0: LN → channel FC (C → H) → LN → ReLU → per-group LN → grouped FC (H → D) → per-group LN
  *   → ReLU. No residual.
- * - Block b ≥ 1: LN → token-mixing FC over the P patches (one [P, P] matrix shared by the channels)
- *   → LN over channels per patch → ReLU → LN → channel FC (D → H) → LN → ReLU → per-group LN →
- *   grouped FC (H → D) → per-group LN → + block input → ReLU.
+ * - Block b ≥ 1: LN over the channels of each patch → transpose → token-mixing FC over the P
+ *   patches (one [P, P] matrix shared by the channels) → LN over channels per patch → ReLU →
+ *   transpose → LN → channel FC (D → H) → LN → ReLU → per-group LN → grouped FC (H → D) →
+ *   per-group LN → + block input → ReLU. This is the code's `mlp_block` with every LN flag on; the
+ *   token FC's input is normalized once, over the channels (`begin_ln`), not again over the patches.
  *
  * LayerNorm (parameter-free) comes before and after every linear layer, the paper's best setting.
  * Each linear layer's normalized pre-activation is an activity-perturbation site (declared through
@@ -63,7 +65,7 @@ interface Sub {
   weightLayout: WeightLayout;
 }
 
-/** Output of one linear layer: input after the pre-LN, linear output, post-LN pre-activation. */
+/** Output of one linear layer: its (normalized) input, linear output, post-LN pre-activation. */
 interface LinearOut {
   a: Tensor;
   h: Tensor;
@@ -195,27 +197,34 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     return this.fixedMatrix(`dfa_${i}`, [width, this.classes], this.seed + 2000 + i);
   }
 
-  /** Applies linear layer `i` to `x` (already in its layout), with LN before and after. */
-  private linear(i: number, x: Tensor, lnAxis: number): LinearOut {
+  /**
+   * Applies linear layer `i` to `a`, its input already normalized and in its layout, and the LN
+   * after it over `lnAxis` of its output.
+   */
+  private linear(i: number, a: Tensor, lnAxis: number): LinearOut {
     const sub = this.subs[i];
     const kernel = sub.kernel.read();
     const bias = sub.bias.read();
     const feedback = this.feedback === 'random' ?
         this.fixedMatrix(`feedback_${sub.name}`, kernel.shape, this.seed + 1000 + i) : null;
-    const a = normalize(x, {axis: -1, epsilon: this.epsilon});
     const h = sub.kind === 'dense' ? denseLinear(a, kernel, bias, feedback) : groupLinear(a, kernel, bias, feedback);
     const z = normalize(h, {axis: lnAxis, epsilon: this.epsilon});
     return {a, h, z};
   }
 
-  /** Declares linear layer `i`'s site (post-LN activity z) and returns its handle. */
-  private site(i: number, out: LinearOut, layout: ActivityLayout, lnAxis: number) {
+  /**
+   * Declares linear layer `i`'s site: the activity `z` (its post-LN output `out.z`, possibly
+   * reshaped to the site's layout) — and returns its handle. The local pull-back maps the activity
+   * gradient through the post-LN (over `lnAxis` of `out.h`) to the weights, from the very input
+   * `out.a` the linear layer was fed.
+   */
+  private site(i: number, out: LinearOut, z: Tensor, layout: ActivityLayout, lnAxis: number) {
     const sub = this.subs[i];
     const kernel = sub.kernel.read() as tf.Variable;
     const bias = sub.bias.read() as tf.Variable;
     const epsilon = this.epsilon;
     return declareSite({
-      layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.h],
+      layerName: this.name, z, layout, weights: [kernel, bias], saved: [out.a, out.h],
       gradients: (gz: Tensor, [a, h]: Tensor[]) => tf.tidy(() => {
         const gh = layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon);
         return linearWeightGradients(sub.kind, a, gh, kernel.shape);
@@ -228,7 +237,7 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
       const x = singleInput(this, inputs);
       this.checkShape(x.shape);
       const [n, p] = x.shape;
-      const {hidden: h, channels: d, groups: g} = this;
+      const {hidden: h, channels: d, groups: g, epsilon} = this;
       const taps: Array<{x: Tensor, projection: Tensor}> = [];
       // The layer's output as the next layer sees it (a stop-gradient after every layer in DFA).
       const next = (post: Tensor, width: number, i: number): Tensor => {
@@ -238,34 +247,38 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
         taps.push({x: post, projection: this.dfaProjection(i, width)});
         return stopGradient(post);
       };
+      // The grouped FC `i` on [N, P, H]: per-group LN, the groups' maps, per-group LN; returns its
+      // site's activity as [N, P, D] (the groups' units consecutive, as the 'channels' layout reads).
+      const grouped = (i: number, xin: Tensor): {l: LinearOut, z: Tensor} => {
+        const a = tf.reshape(normalize(xin, {groups: g, epsilon}), [n * p, g, h / g]);
+        const l = this.linear(i, a, -1);
+        return {l, z: tf.reshape(l.z, [n, p, d])};
+      };
       let out: Tensor;
       if (this.index === 0) {
-        const l0 = this.linear(0, x, -1);
-        const s0 = this.site(0, l0, 'channels', -1);
+        const l0 = this.linear(0, normalize(x, {epsilon}), -1);
+        const s0 = this.site(0, l0, l0.z, 'channels', -1);
         const y0 = tf.relu(l0.z);
         s0.setActive(y0);
-        const x1 = tf.reshape(next(y0, h, 0), [n, p, g, h / g]);
-        const l1 = this.linear(1, x1, -1);
-        const s1 = this.site(1, l1, 'channels', -1);
-        const y1 = tf.relu(l1.z);
-        s1.setActive(y1);
-        out = tf.reshape(y1, [n, p, d]);
+        const {l: l1, z: z1} = grouped(1, next(y0, h, 0));
+        const s1 = this.site(1, l1, z1, 'channels', -1);
+        out = tf.relu(z1);
+        s1.setActive(out);
       } else {
-        // Token mixing on the transposed layout [N, D, P]; LN over the channels of each patch.
-        const xt = tf.transpose(normalize(x, {epsilon: this.epsilon}), [0, 2, 1]);
-        const lt = this.linear(0, xt, 1);
-        const st = this.site(0, lt, 'tokens', 1);
+        // Token mixing (the code's mlp_block): one LN over the channels of each patch, then the
+        // token FC on the transposed layout [N, D, P], then LN over the channels (axis 1).
+        const lt = this.linear(0, tf.transpose(normalize(x, {epsilon}), [0, 2, 1]), 1);
+        const st = this.site(0, lt, lt.z, 'tokens', 1);
         const yt = tf.relu(lt.z);
         st.setActive(yt);
         const x1 = next(tf.transpose(yt, [0, 2, 1]), d, 0);
-        const l1 = this.linear(1, x1, -1);
-        const s1 = this.site(1, l1, 'channels', -1);
+        const l1 = this.linear(1, normalize(x1, {epsilon}), -1);
+        const s1 = this.site(1, l1, l1.z, 'channels', -1);
         const y1 = tf.relu(l1.z);
         s1.setActive(y1);
-        const x2 = tf.reshape(next(y1, h, 1), [n, p, g, h / g]);
-        const l2 = this.linear(2, x2, -1);
-        const s2 = this.site(2, l2, 'channels', -1);
-        out = tf.relu(tf.add(tf.reshape(l2.z, [n, p, d]), x));
+        const {l: l2, z: z2} = grouped(2, next(y1, h, 1));
+        const s2 = this.site(2, l2, z2, 'channels', -1);
+        out = tf.relu(tf.add(z2, x));
         s2.setActive(out);
       }
       if (this.dfa) {

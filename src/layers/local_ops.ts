@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
+import {normalizeForward, normalizePullback} from './layer_norm';
+
 /** The three linear maps of a LocalMixer block (paper §3.1). */
 export type LinearKind =
     /** x [..., in] · W [in, out] + b [out] */
@@ -92,12 +94,7 @@ export function linearWeightGradients(kind: LinearKind, x: Tensor, gy: Tensor, w
  */
 export function layerNormBackward(h: Tensor, dy: Tensor, axis: number, epsilon: number): Tensor {
   return tf.tidy(() => {
-    const mean = tf.mean(h, axis, true);
-    const centered = tf.sub(h, mean);
-    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), epsilon));
-    const y = tf.mul(centered, rstd);
-    const dyMean = tf.mean(dy, axis, true);
-    const dyyMean = tf.mean(tf.mul(dy, y), axis, true);
-    return tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(y, dyyMean)), rstd);
+    const {y, rstd} = normalizeForward(h, axis, epsilon);
+    return normalizePullback(y, rstd, dy, axis);
   });
 }
