@@ -12,9 +12,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
-import {isTracing} from '../autodiff/jvp';
 import {ValueError} from '../errors';
-import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
+import {customGradOk, fmtShape, isPositiveInt, layerLabel, reshapeTo, singleInput, singleShape} from './utils';
 
 /** Options of `normalize` (and the arguments the `LayerNorm` layer adds to the common ones). */
 export declare interface LayerNormOptions {
@@ -91,16 +90,6 @@ function checkAgainstShape(o: ResolvedOptions, shape: ReadonlyArray<number|null>
   return axis;
 }
 
-/** Whether tfjs is recording a backward tape here (the engine's private `isTapeOn`). */
-function tapeIsOn(): boolean {
-  return (tf.engine() as unknown as {isTapeOn(): boolean}).isTapeOn();
-}
-
-/** `shape` without a reshape kernel when `x` already has it. */
-function reshapeTo(x: Tensor, shape: number[]): Tensor {
-  return x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : tf.reshape(x, shape);
-}
-
 /** The forward pass over `axis`: y and 1/√(σ² + ε) (kept dims). Plain kernels, no custom gradient. */
 export function normalizeForward(x: Tensor, axis: number, epsilon: number): {y: Tensor, rstd: Tensor} {
   const mean = tf.mean(x, axis, true);
@@ -123,37 +112,33 @@ export function normalizePullback(y: Tensor, rstd: Tensor, dy: Tensor, axis: num
 }
 
 /**
- * LN over `axis` as one backward op: its gradient is the closed-form pull-back from the saved output
- * and 1/σ (seven kernels; the autodiff-derived one takes several times as many, and keeps the
- * centered input and its square alive until the backward pass). The forward mode differentiates the
- * kernels of the forward function (the tracer runs a customGrad op's forward inline), which is exact.
- */
-function normalizeOp(x: Tensor, axis: number, epsilon: number): Tensor {
-  const op = tf.customGrad(((xi: Tensor, save: (ts: Tensor[]) => void) => {
-    const {y, rstd} = normalizeForward(xi, axis, epsilon);
-    save([y, rstd]);
-    return {value: y, gradFunc: (dy: Tensor, [sy, sr]: Tensor[]) => normalizePullback(sy, sr, dy, axis)};
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(x);
-}
-
-/**
  * The normalization itself, options already checked. The input is viewed as [outer, size] (the axis
  * last) or [outer, size, inner], so that every kernel of the value, its tangent and its gradient
- * runs on tensors of rank ≤ 3 (≤ 4 with batched tangents).
+ * runs on tensors of rank ≤ 3 (≤ 4 with batched tangents). It is one backward op: its gradient is
+ * the closed-form pull-back from the saved output and 1/σ (seven kernels; the autodiff-derived one
+ * takes several times as many, and keeps the centered input, its square and the views alive until
+ * the backward pass). The forward mode differentiates the kernels of its forward function, which is
+ * exact.
  */
 function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: number): Tensor {
-  return tf.tidy(() => {
-    const shape = x.shape;
-    const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
-    const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const outer = x.size / (size * inner);
-    const view = reshapeTo(x, inner === 1 ? [outer, size] : [outer, size, inner]);
-    // Forward mode with a tape recording (a layer whose exact gradient is taken while tangents are
-    // traced) runs a customGrad op opaquely: its tangent would be lost. Plain kernels there.
-    const y = isTracing() && tapeIsOn() ? normalizeForward(view, 1, epsilon).y : normalizeOp(view, 1, epsilon);
-    return reshapeTo(y, shape);
-  });
+  const shape = x.shape;
+  const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
+  const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = x.size / (size * inner);
+  const view = inner === 1 ? [outer, size] : [outer, size, inner];
+  if (!customGradOk()) {
+    return tf.tidy(() => reshapeTo(normalizeForward(reshapeTo(x, view), 1, epsilon).y, shape));
+  }
+  const op = tf.customGrad(((xi: Tensor, save: (ts: Tensor[]) => void) => {
+    const {y, rstd} = normalizeForward(reshapeTo(xi, view), 1, epsilon);
+    save([y, rstd]);
+    return {
+      value: reshapeTo(y, shape),
+      gradFunc: (dy: Tensor, [sy, sr]: Tensor[]) =>
+          tf.tidy(() => reshapeTo(normalizePullback(sy, sr, reshapeTo(dy, view), 1), shape)),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x);
 }
 
 /**

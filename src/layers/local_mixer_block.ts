@@ -27,7 +27,7 @@ import {stopGradient} from '../autodiff/stop_gradient';
 import {ValueError} from '../errors';
 import {normalize} from './layer_norm';
 import {ActivityLayout, annotate, declareSite, LocalLearner, WeightLayout} from './local_step';
-import {denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
+import {addRelu, denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 
 /** How the input's gradient is computed in backprop modes: the true weights, or fixed random ones. */
@@ -198,8 +198,9 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
   }
 
   /**
-   * Applies linear layer `i` to `a`, its input already normalized and in its layout, and the LN
-   * after it over `lnAxis` of its output.
+   * Applies linear layer `i` to `a`, its input already normalized, and the LN after it: over
+   * `lnAxis` of its output, or, for the grouped FC, per group of the last axis. Grouped: `a` is
+   * [N, P, H] and the output [N, P, D].
    */
   private linear(i: number, a: Tensor, lnAxis: number): LinearOut {
     const sub = this.subs[i];
@@ -207,27 +208,34 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     const bias = sub.bias.read();
     const feedback = this.feedback === 'random' ?
         this.fixedMatrix(`feedback_${sub.name}`, kernel.shape, this.seed + 1000 + i) : null;
-    const h = sub.kind === 'dense' ? denseLinear(a, kernel, bias, feedback) : groupLinear(a, kernel, bias, feedback);
-    const z = normalize(h, {axis: lnAxis, epsilon: this.epsilon});
-    return {a, h, z};
+    const {epsilon, groups, channels} = this;
+    if (sub.kind === 'dense') {
+      const h = denseLinear(a, kernel, bias, feedback);
+      return {a, h, z: normalize(h, {axis: lnAxis, epsilon})};
+    }
+    const h = groupLinear(a, kernel, bias, feedback, [...a.shape.slice(0, -1), channels]);
+    return {a, h, z: normalize(h, {groups, epsilon})};
   }
 
   /**
-   * Declares linear layer `i`'s site: the activity `z` (its post-LN output `out.z`, possibly
-   * reshaped to the site's layout) — and returns its handle. The local pull-back maps the activity
-   * gradient through the post-LN (over `lnAxis` of `out.h`) to the weights, from the very input
-   * `out.a` the linear layer was fed.
+   * Declares linear layer `i`'s site (its post-LN activity `out.z`) and returns its handle. The
+   * local pull-back maps the activity gradient through the post-LN (as `linear` normalizes) to the
+   * weights, from the very input `out.a` the linear layer was fed.
    */
-  private site(i: number, out: LinearOut, z: Tensor, layout: ActivityLayout, lnAxis: number) {
+  private site(i: number, out: LinearOut, layout: ActivityLayout, lnAxis: number) {
     const sub = this.subs[i];
     const kernel = sub.kernel.read() as tf.Variable;
     const bias = sub.bias.read() as tf.Variable;
-    const epsilon = this.epsilon;
+    const {epsilon, groups} = this;
     return declareSite({
-      layerName: this.name, z, layout, weights: [kernel, bias], saved: [out.a, out.h],
+      layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.h],
       gradients: (gz: Tensor, [a, h]: Tensor[]) => tf.tidy(() => {
-        const gh = layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon);
-        return linearWeightGradients(sub.kind, a, gh, kernel.shape);
+        if (sub.kind === 'dense') {
+          return linearWeightGradients('dense', a, layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon), kernel.shape);
+        }
+        const perGroup = [-1, h.shape[h.rank - 1] / groups];  // the per-group LN's rows
+        const gh = layerNormBackward(tf.reshape(h, perGroup), tf.reshape(gz, perGroup), -1, epsilon);
+        return linearWeightGradients('group', a, gh, kernel.shape);
       }),
     });
   }
@@ -236,7 +244,6 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     return tf.tidy(() => {
       const x = singleInput(this, inputs);
       this.checkShape(x.shape);
-      const [n, p] = x.shape;
       const {hidden: h, channels: d, groups: g, epsilon} = this;
       const taps: Array<{x: Tensor, projection: Tensor}> = [];
       // The layer's output as the next layer sees it (a stop-gradient after every layer in DFA).
@@ -247,38 +254,31 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
         taps.push({x: post, projection: this.dfaProjection(i, width)});
         return stopGradient(post);
       };
-      // The grouped FC `i` on [N, P, H]: per-group LN, the groups' maps, per-group LN; returns its
-      // site's activity as [N, P, D] (the groups' units consecutive, as the 'channels' layout reads).
-      const grouped = (i: number, xin: Tensor): {l: LinearOut, z: Tensor} => {
-        const a = tf.reshape(normalize(xin, {groups: g, epsilon}), [n * p, g, h / g]);
-        const l = this.linear(i, a, -1);
-        return {l, z: tf.reshape(l.z, [n, p, d])};
-      };
       let out: Tensor;
       if (this.index === 0) {
         const l0 = this.linear(0, normalize(x, {epsilon}), -1);
-        const s0 = this.site(0, l0, l0.z, 'channels', -1);
+        const s0 = this.site(0, l0, 'channels', -1);
         const y0 = tf.relu(l0.z);
         s0.setActive(y0);
-        const {l: l1, z: z1} = grouped(1, next(y0, h, 0));
-        const s1 = this.site(1, l1, z1, 'channels', -1);
-        out = tf.relu(z1);
+        const l1 = this.linear(1, normalize(next(y0, h, 0), {groups: g, epsilon}), -1);
+        const s1 = this.site(1, l1, 'channels', -1);
+        out = tf.relu(l1.z);
         s1.setActive(out);
       } else {
         // Token mixing (the code's mlp_block): one LN over the channels of each patch, then the
         // token FC on the transposed layout [N, D, P], then LN over the channels (axis 1).
         const lt = this.linear(0, tf.transpose(normalize(x, {epsilon}), [0, 2, 1]), 1);
-        const st = this.site(0, lt, lt.z, 'tokens', 1);
+        const st = this.site(0, lt, 'tokens', 1);
         const yt = tf.relu(lt.z);
         st.setActive(yt);
         const x1 = next(tf.transpose(yt, [0, 2, 1]), d, 0);
         const l1 = this.linear(1, normalize(x1, {epsilon}), -1);
-        const s1 = this.site(1, l1, l1.z, 'channels', -1);
+        const s1 = this.site(1, l1, 'channels', -1);
         const y1 = tf.relu(l1.z);
         s1.setActive(y1);
-        const {l: l2, z: z2} = grouped(2, next(y1, h, 1));
-        const s2 = this.site(2, l2, z2, 'channels', -1);
-        out = tf.relu(tf.add(z2, x));
+        const l2 = this.linear(2, normalize(next(y1, h, 1), {groups: g, epsilon}), -1);
+        const s2 = this.site(2, l2, 'channels', -1);
+        out = addRelu(l2.z, x);
         s2.setActive(out);
       }
       if (this.dfa) {
