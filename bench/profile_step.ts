@@ -10,14 +10,14 @@
  * matmul is 10–20× slower; notes/ENVIRONMENT.md Appendix B, `bench/wasm-mm-fix.js`); `--mmfix off`
  * profiles the stock kernel.
  *
- * Run: npm run bench:profile -- [--preset M/1/16] [--mode LG-FG-A] [--batch 128] [--backend wasm]
+ * Run: npm run bench:profile -- [--preset M/1/16] [--mode LG-FG-A] [--batch 128] [--backend wasm] [--reps 3]
  *      [--top 15] [--mmfix on|off]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
-import {flagParsers, UsageError} from './report';
+import {flagParsers, median, UsageError} from './report';
 
 require('@tensorflow/tfjs-backend-cpu');
 require('@tensorflow/tfjs-backend-wasm');
@@ -29,6 +29,7 @@ const USAGE = `usage: node build/bench/profile_step.js [options]
   --backend NAME  tfjs backend (default wasm)
   --top N         kernel names listed, by total time (default 15)
   --mmfix on|off  wasm only: explicit-transpose BatchMatMul (default on)
+  --reps N        profiled steps; times are medians over them (default 1)
   --detail NAMES  comma-separated kernel names also listed per input shapes (default none)
   --help`;
 
@@ -40,6 +41,7 @@ interface Options {
   top: number;
   mmfix: boolean;
   detail: string[];
+  reps: number;
 }
 
 function parse(argv: string[]): Options {
@@ -49,7 +51,7 @@ function parse(argv: string[]): Options {
       preset: {type: 'string', default: 'M/1/16'}, mode: {type: 'string', default: 'LG-FG-A'},
       batch: {type: 'string', default: '128'}, backend: {type: 'string', default: 'wasm'},
       top: {type: 'string', default: '15'}, mmfix: {type: 'string', default: 'on'},
-      detail: {type: 'string', default: ''},
+      detail: {type: 'string', default: ''}, reps: {type: 'string', default: '1'},
       help: {type: 'boolean', default: false},
     }}).values;
   } catch (err) {
@@ -74,7 +76,7 @@ function parse(argv: string[]): Options {
   return {
     preset, mode, batch: p.int('batch', values.batch, 1), backend: values.backend as string,
     top: p.int('top', values.top, 1), mmfix: values.mmfix === 'on',
-    detail: values.detail === '' ? [] : p.list(values.detail as string),
+    detail: values.detail === '' ? [] : p.list(values.detail as string), reps: p.int('reps', values.reps, 1),
   };
 }
 
@@ -134,12 +136,21 @@ async function main(): Promise<void> {
   opt.attach(model);
   const ys = fg.models.localMixerTargets(model, y);
   await model.trainOnBatch(x, ys);  // warm-up: kernels compiled, optimizer state created
+  // `--reps` profiled steps: counts from the last one (they do not change), times the median per
+  // kernel name over the steps.
   const before = tf.memory().numBytes;
-  const t0 = performance.now();
-  const info = await tf.profile(async () => {
-    await model.trainOnBatch(x, ys);
-  });
-  const wall = performance.now() - t0;
+  const runs: Array<{info: Awaited<ReturnType<typeof tf.profile>>, wall: number}> = [];
+  for (let r = 0; r < o.reps; r++) {
+    const t0 = performance.now();
+    const info = await tf.profile(async () => {
+      await model.trainOnBatch(x, ys);
+    });
+    runs.push({info, wall: performance.now() - t0});
+  }
+  const info = runs[runs.length - 1].info;
+  const wall = median(runs.map(r => r.wall));
+  const timeOf = (name: string) => median(runs.map(r => r.info.kernels.filter(k => k.name === name)
+      .reduce((a, k) => a + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0), 0)));
   // tf.customGrad ops are profiled as a whole (under their scope name) AND kernel by kernel inside:
   // they are counted apart, so that the totals count every kernel once.
   const isKernel = (name: string) => tf.getKernel(name, o.backend) != null;
@@ -150,13 +161,16 @@ async function main(): Promise<void> {
   for (const k of kernels) {
     const e = byName.get(k.name) ?? {count: 0, ms: 0};
     e.count++;
-    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    total += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     byName.set(k.name, e);
+  }
+  for (const [name, e] of byName) {
+    e.ms = timeOf(name);
+    total += e.ms;
   }
   const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
   console.log(`# ${o.preset} ${o.mode} batch ${o.batch} on ${o.backend}` +
-              `${o.backend === 'wasm' ? ` (mm-fix ${o.mmfix ? 'on' : 'off'})` : ''}: one trainOnBatch step`);
+              `${o.backend === 'wasm' ? ` (mm-fix ${o.mmfix ? 'on' : 'off'})` : ''}: one trainOnBatch step` +
+              `${o.reps > 1 ? ` (times: median of ${o.reps})` : ''}`);
   const w = Math.max(6, ...rows.slice(0, o.top).map(r => r[0].length));
   console.log(`${'kernel'.padEnd(w)}  ${'count'.padStart(6)}  ${'ms'.padStart(9)}  ${'% time'.padStart(6)}`);
   for (const [name, e] of rows.slice(0, o.top)) {
