@@ -112,8 +112,42 @@ export function normalizePullback(y: Tensor, rstd: Tensor, dy: Tensor, axis: num
 }
 
 /**
- * The normalization itself, options already checked. The input is viewed as [outer, size] (the axis
- * last) or [outer, size, inner], so that every kernel of the value, its tangent and its gradient
+ * The view of an input that is normalized over its `axis`: the input itself when it has rank ≤ 3 and
+ * no groups, else [outer, size] or [outer, size, inner], normalized over axis 1.
+ */
+export interface View {
+  shape: number[];
+  axis: number;
+}
+
+function viewOf(shape: number[], axis: number, groups: number): View {
+  if (groups === 1 && shape.length <= 3) {
+    return {shape, axis};
+  }
+  const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
+  const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.reduce((a, b) => a * b, 1) / (size * inner);
+  return {shape: inner === 1 ? [outer, size] : [outer, size, inner], axis: 1};
+}
+
+/**
+ * `normalize` with plain kernels (no custom gradient), also returning 1/σ and the view it normalized
+ * (shape and axis): for a forward-mode step, where a local pull-back (`normalizePullback` on that
+ * view) reuses them instead of recomputing the statistics. Same value as `normalize`.
+ */
+export function normalizeWithStats(x: Tensor, options: LayerNormOptions = {}): {y: Tensor, rstd: Tensor, view: View} {
+  const o = resolveOptions(options, 'normalizeWithStats');
+  const view = viewOf(x.shape, checkAgainstShape(o, x.shape, 'normalizeWithStats'), o.groups);
+  const {y, rstd} = tf.tidy(() => {
+    const r = normalizeForward(reshapeTo(x, view.shape), view.axis, o.epsilon);
+    return {y: reshapeTo(r.y, x.shape), rstd: r.rstd};
+  });
+  return {y, rstd, view};
+}
+
+/**
+ * The normalization itself, options already checked. An input of rank > 3 or with groups is viewed
+ * as [outer, size] (the axis last) or [outer, size, inner], so that every kernel of the value, its tangent and its gradient
  * runs on tensors of rank ≤ 3 (≤ 4 with batched tangents). It is one backward op: its gradient is
  * the closed-form pull-back from the saved output and 1/σ (seven kernels; the autodiff-derived one
  * takes several times as many, and keeps the centered input, its square and the views alive until
@@ -122,20 +156,17 @@ export function normalizePullback(y: Tensor, rstd: Tensor, dy: Tensor, axis: num
  */
 function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: number): Tensor {
   const shape = x.shape;
-  const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
-  const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const outer = x.size / (size * inner);
-  const view = inner === 1 ? [outer, size] : [outer, size, inner];
+  const {shape: view, axis: ax} = viewOf(shape, axis, groups);
   if (!customGradOk()) {
-    return tf.tidy(() => reshapeTo(normalizeForward(reshapeTo(x, view), 1, epsilon).y, shape));
+    return tf.tidy(() => reshapeTo(normalizeForward(reshapeTo(x, view), ax, epsilon).y, shape));
   }
   const op = tf.customGrad(((xi: Tensor, save: (ts: Tensor[]) => void) => {
-    const {y, rstd} = normalizeForward(reshapeTo(xi, view), 1, epsilon);
+    const {y, rstd} = normalizeForward(reshapeTo(xi, view), ax, epsilon);
     save([y, rstd]);
     return {
       value: reshapeTo(y, shape),
       gradFunc: (dy: Tensor, [sy, sr]: Tensor[]) =>
-          tf.tidy(() => reshapeTo(normalizePullback(sy, sr, reshapeTo(dy, view), 1), shape)),
+          tf.tidy(() => reshapeTo(normalizePullback(sy, sr, reshapeTo(dy, view), ax), shape)),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return op(x);

@@ -23,9 +23,10 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type {DisposeResult, LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
+import {isTracing} from '../autodiff/jvp';
 import {stopGradient} from '../autodiff/stop_gradient';
 import {ValueError} from '../errors';
-import {normalize} from './layer_norm';
+import {normalize, normalizePullback, normalizeWithStats} from './layer_norm';
 import {ActivityLayout, annotate, declareSite, LocalLearner, WeightLayout} from './local_step';
 import {addRelu, denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
@@ -65,11 +66,15 @@ interface Sub {
   weightLayout: WeightLayout;
 }
 
-/** Output of one linear layer: its (normalized) input, linear output, post-LN pre-activation. */
+/**
+ * Output of one linear layer: its (normalized) input, linear output, post-LN pre-activation, and in
+ * a forward-mode step the post-LN's 1/σ and the view (shape and axis) it normalized.
+ */
 interface LinearOut {
   a: Tensor;
   h: Tensor;
   z: Tensor;
+  stats: {rstd: Tensor, view: {shape: number[], axis: number}}|null;
 }
 
 /** One block of the LocalMixer (see the file comment). Input and output [N, P, channels]. */
@@ -209,12 +214,15 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     const feedback = this.feedback === 'random' ?
         this.fixedMatrix(`feedback_${sub.name}`, kernel.shape, this.seed + 1000 + i) : null;
     const {epsilon, groups, channels} = this;
-    if (sub.kind === 'dense') {
-      const h = denseLinear(a, kernel, bias, feedback);
-      return {a, h, z: normalize(h, {axis: lnAxis, epsilon})};
+    const h = sub.kind === 'dense' ? denseLinear(a, kernel, bias, feedback) :
+                                     groupLinear(a, kernel, bias, feedback, [...a.shape.slice(0, -1), channels]);
+    const ln = sub.kind === 'dense' ? {axis: lnAxis, epsilon} : {groups, epsilon};
+    if (isTracing()) {
+      // A forward-mode step (no tape: plain kernels cost no memory): keep 1/σ for the local pull-back.
+      const {y, rstd, view} = normalizeWithStats(h, ln);
+      return {a, h, z: y, stats: {rstd, view}};
     }
-    const h = groupLinear(a, kernel, bias, feedback, [...a.shape.slice(0, -1), channels]);
-    return {a, h, z: normalize(h, {groups, epsilon})};
+    return {a, h, z: normalize(h, ln), stats: null};
   }
 
   /**
@@ -227,6 +235,17 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     const kernel = sub.kernel.read() as tf.Variable;
     const bias = sub.bias.read() as tf.Variable;
     const {epsilon, groups} = this;
+    if (out.stats != null) {
+      const view = out.stats.view;
+      return declareSite({
+        layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.z, out.stats.rstd],
+        gradients: (gz: Tensor, [a, z, rstd]: Tensor[]) => tf.tidy(() => {
+          // gh in the LN's view (the same element order as the linear output)
+          const gh = normalizePullback(tf.reshape(z, view.shape), rstd, tf.reshape(gz, view.shape), view.axis);
+          return linearWeightGradients(sub.kind, a, gh, kernel.shape);
+        }),
+      });
+    }
     return declareSite({
       layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.h],
       gradients: (gz: Tensor, [a, h]: Tensor[]) => tf.tidy(() => {

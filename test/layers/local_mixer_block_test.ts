@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import * as fg from '../../src';
+import {withTangents} from '../../src/autodiff';
 import {LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
 import {describeBackends, expectClose, randn, tolScale} from '../util';
 
@@ -64,8 +65,11 @@ function codeMlpBlock(x: Tensor, ws: Tensor[], groups: number): Tensor {
   return tf.relu(tf.add(groupTail(c, wg, bg, groups), x));
 }
 
-/** Runs the block in a local step and returns its output and copies of its site declarations. */
-function withSites(block: fg.layers.LocalMixerBlock, x: Tensor): {out: Tensor, sites: SiteDeclaration[]} {
+/**
+ * Runs the block in a local step (`traced`: inside a forward-mode trace, as the optimizer does) and
+ * returns its output and copies of its site declarations.
+ */
+function withSites(block: fg.layers.LocalMixerBlock, x: Tensor, traced = false): {out: Tensor, sites: SiteDeclaration[]} {
   const sites: SiteDeclaration[] = [];
   const listener: LocalStepListener = {
     declareSite(site: SiteDeclaration) {
@@ -73,7 +77,8 @@ function withSites(block: fg.layers.LocalMixerBlock, x: Tensor): {out: Tensor, s
       return {setActive: () => {}};
     },
   };
-  const out = runLocalStep(listener, () => block.apply(x) as Tensor);
+  const step = () => runLocalStep(listener, () => block.apply(x) as Tensor);
+  const out = traced ? withTangents(step) : step();
   return {out, sites};
 }
 
@@ -119,13 +124,15 @@ describeBackends('layers: LocalMixerBlock against the code\'s block0 / mlp_block
     block.dispose();
   });
 
-  it('every site\'s local pull-back is the exact weight gradient of ⟨gz, z⟩ (z as the code computes it)', () => {
+  for (const traced of [false, true]) {
+  it(`every site's local pull-back is the exact weight gradient of ⟨gz, z⟩ (z as the code computes it)${traced ? ', in a forward-mode step' : ''}`, () => {
     const block = fg.layers.localMixerBlock({index: 1, channels: d, hidden: d, groups, seed: 3});
     const x = randn([n, p, d]);
     block.apply(x);
     const ws = randomWeights(block);
     block.setWeights(ws);
-    const {out, sites} = withSites(block, x);
+    const {out, sites} = withSites(block, x, traced);
+    expect(sites.map(s => s.saved.length)).toEqual(new Array(3).fill(traced ? 3 : 2));
     tf.tidy(() => {
       const [wt, bt, wc, bc, wg, bg] = ws;
       // The sites' activities as functions of their own weights, the inputs held fixed (a local VJP).
@@ -147,4 +154,5 @@ describeBackends('layers: LocalMixerBlock against the code\'s block0 / mlp_block
     tf.dispose([x, out, ...ws, ...sites.flatMap(s => [s.z, ...s.saved])]);
     block.dispose();
   });
+  }
 });
