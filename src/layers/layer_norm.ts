@@ -1,9 +1,10 @@
 /**
  * Parameter-free layer normalization, as the LocalMixer uses it before and after every linear layer
  * (paper §3.1 and Appendix 14: no gain, no bias, eps 1e-5), optionally per channel group ("local
- * LN"). Written with broadcasting element-wise ops and two means only, so that its forward-mode
- * tangent and its tfjs gradient stay a handful of kernels (tfjs-layers' LayerNormalization has a gain
- * and a bias, and its gradient runs several times as many kernels).
+ * LN"). Written with broadcasting element-wise ops and two means only on a rank-2/3 view of the
+ * input, so that its forward-mode tangent stays a handful of kernels, and with its closed-form
+ * gradient, which keeps only its output and 1/σ for the backward pass (tfjs-layers'
+ * LayerNormalization has a gain and a bias, and its gradient runs several times as many kernels).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {serialization, Tensor} from '@tensorflow/tfjs-core';
@@ -12,7 +13,7 @@ import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
 import {ValueError} from '../errors';
-import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
+import {customGradOk, fmtShape, isPositiveInt, layerLabel, reshapeTo, singleInput, singleShape} from './utils';
 
 /** Options of `normalize` (and the arguments the `LayerNorm` layer adds to the common ones). */
 export declare interface LayerNormOptions {
@@ -89,22 +90,86 @@ function checkAgainstShape(o: ResolvedOptions, shape: ReadonlyArray<number|null>
   return axis;
 }
 
-/** The normalization itself, options already checked. */
-function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: number): Tensor {
+/** The forward pass over `axis`: y and 1/√(σ² + ε) (kept dims). Plain kernels, no custom gradient. */
+export function normalizeForward(x: Tensor, axis: number, epsilon: number): {y: Tensor, rstd: Tensor} {
+  const mean = tf.mean(x, axis, true);
+  const centered = tf.sub(x, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), epsilon));
+  return {y: tf.mul(centered, rstd), rstd};
+}
+
+/**
+ * The pull-back of y = (x − μ)/σ over `axis`, from its output y and 1/σ:
+ * dx = (dy − mean(dy) − y·mean(dy·y)) / σ (the closed form of the parameter-free LN's VJP; the code's
+ * `norm_grad`, paper §1.5).
+ */
+export function normalizePullback(y: Tensor, rstd: Tensor, dy: Tensor, axis: number): Tensor {
   return tf.tidy(() => {
-    const shape = x.shape;
-    let y = x, ax = axis;
-    if (groups > 1) {
-      const d = shape[shape.length - 1];
-      y = tf.reshape(x, [...shape.slice(0, -1), groups, d / groups]);
-      ax = y.rank - 1;
-    }
-    const mean = tf.mean(y, ax, true);
-    const centered = tf.sub(y, mean);
-    const variance = tf.mean(tf.square(centered), ax, true);
-    const out = tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon)));
-    return groups > 1 ? tf.reshape(out, shape) : out;
+    const dyMean = tf.mean(dy, axis, true);
+    const dyyMean = tf.mean(tf.mul(dy, y), axis, true);
+    return tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(y, dyyMean)), rstd);
   });
+}
+
+/**
+ * The view of an input that is normalized over its `axis`: the input itself when it has rank ≤ 3 and
+ * no groups, else [outer, size] or [outer, size, inner], normalized over axis 1.
+ */
+export interface View {
+  shape: number[];
+  axis: number;
+}
+
+function viewOf(shape: number[], axis: number, groups: number): View {
+  if (groups === 1 && shape.length <= 3) {
+    return {shape, axis};
+  }
+  const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
+  const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.reduce((a, b) => a * b, 1) / (size * inner);
+  return {shape: inner === 1 ? [outer, size] : [outer, size, inner], axis: 1};
+}
+
+/**
+ * `normalize` with plain kernels (no custom gradient), also returning 1/σ and the view it normalized
+ * (shape and axis): for a forward-mode step, where a local pull-back (`normalizePullback` on that
+ * view) reuses them instead of recomputing the statistics. Same value as `normalize`.
+ */
+export function normalizeWithStats(x: Tensor, options: LayerNormOptions = {}): {y: Tensor, rstd: Tensor, view: View} {
+  const o = resolveOptions(options, 'normalizeWithStats');
+  const view = viewOf(x.shape, checkAgainstShape(o, x.shape, 'normalizeWithStats'), o.groups);
+  const {y, rstd} = tf.tidy(() => {
+    const r = normalizeForward(reshapeTo(x, view.shape), view.axis, o.epsilon);
+    return {y: reshapeTo(r.y, x.shape), rstd: r.rstd};
+  });
+  return {y, rstd, view};
+}
+
+/**
+ * The normalization itself, options already checked. An input of rank > 3 or with groups is viewed
+ * as [outer, size] (the axis last) or [outer, size, inner], so that every kernel of the value, its tangent and its gradient
+ * runs on tensors of rank ≤ 3 (≤ 4 with batched tangents). It is one backward op: its gradient is
+ * the closed-form pull-back from the saved output and 1/σ (seven kernels; the autodiff-derived one
+ * takes several times as many, and keeps the centered input, its square and the views alive until
+ * the backward pass). The forward mode differentiates the kernels of its forward function, which is
+ * exact.
+ */
+function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: number): Tensor {
+  const shape = x.shape;
+  const {shape: view, axis: ax} = viewOf(shape, axis, groups);
+  if (!customGradOk()) {
+    return tf.tidy(() => reshapeTo(normalizeForward(reshapeTo(x, view), ax, epsilon).y, shape));
+  }
+  const op = tf.customGrad(((xi: Tensor, save: (ts: Tensor[]) => void) => {
+    const {y, rstd} = normalizeForward(reshapeTo(xi, view), ax, epsilon);
+    save([y, rstd]);
+    return {
+      value: reshapeTo(y, shape),
+      gradFunc: (dy: Tensor, [sy, sr]: Tensor[]) =>
+          tf.tidy(() => reshapeTo(normalizePullback(sy, sr, reshapeTo(dy, view), ax), shape)),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x);
 }
 
 /**

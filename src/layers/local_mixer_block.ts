@@ -4,9 +4,11 @@
  *
  * - Block 0: LN → channel FC (C → H) → LN → ReLU → per-group LN → grouped FC (H → D) → per-group LN
  *   → ReLU. No residual.
- * - Block b ≥ 1: LN → token-mixing FC over the P patches (one [P, P] matrix shared by the channels)
- *   → LN over channels per patch → ReLU → LN → channel FC (D → H) → LN → ReLU → per-group LN →
- *   grouped FC (H → D) → per-group LN → + block input → ReLU.
+ * - Block b ≥ 1: LN over the channels of each patch → transpose → token-mixing FC over the P
+ *   patches (one [P, P] matrix shared by the channels) → LN over channels per patch → ReLU →
+ *   transpose → LN → channel FC (D → H) → LN → ReLU → per-group LN → grouped FC (H → D) →
+ *   per-group LN → + block input → ReLU. This is the code's `mlp_block` with every LN flag on; the
+ *   token FC's input is normalized once, over the channels (`begin_ln`), not again over the patches.
  *
  * LayerNorm (parameter-free) comes before and after every linear layer, the paper's best setting.
  * Each linear layer's normalized pre-activation is an activity-perturbation site (declared through
@@ -21,11 +23,12 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type {DisposeResult, LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
+import {isTracing} from '../autodiff/jvp';
 import {stopGradient} from '../autodiff/stop_gradient';
 import {ValueError} from '../errors';
-import {normalize} from './layer_norm';
+import {normalize, normalizePullback, normalizeWithStats} from './layer_norm';
 import {ActivityLayout, annotate, declareSite, LocalLearner, WeightLayout} from './local_step';
-import {denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
+import {addRelu, denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 
 /** How the input's gradient is computed in backprop modes: the true weights, or fixed random ones. */
@@ -63,11 +66,15 @@ interface Sub {
   weightLayout: WeightLayout;
 }
 
-/** Output of one linear layer: input after the pre-LN, linear output, post-LN pre-activation. */
+/**
+ * Output of one linear layer: its (normalized) input, linear output, post-LN pre-activation, and in
+ * a forward-mode step the post-LN's 1/σ and the view (shape and axis) it normalized.
+ */
 interface LinearOut {
   a: Tensor;
   h: Tensor;
   z: Tensor;
+  stats: {rstd: Tensor, view: {shape: number[], axis: number}}|null;
 }
 
 /** One block of the LocalMixer (see the file comment). Input and output [N, P, channels]. */
@@ -195,30 +202,59 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     return this.fixedMatrix(`dfa_${i}`, [width, this.classes], this.seed + 2000 + i);
   }
 
-  /** Applies linear layer `i` to `x` (already in its layout), with LN before and after. */
-  private linear(i: number, x: Tensor, lnAxis: number): LinearOut {
+  /**
+   * Applies linear layer `i` to `a`, its input already normalized, and the LN after it: over
+   * `lnAxis` of its output, or, for the grouped FC, per group of the last axis. Grouped: `a` is
+   * [N, P, H] and the output [N, P, D].
+   */
+  private linear(i: number, a: Tensor, lnAxis: number): LinearOut {
     const sub = this.subs[i];
     const kernel = sub.kernel.read();
     const bias = sub.bias.read();
     const feedback = this.feedback === 'random' ?
         this.fixedMatrix(`feedback_${sub.name}`, kernel.shape, this.seed + 1000 + i) : null;
-    const a = normalize(x, {axis: -1, epsilon: this.epsilon});
-    const h = sub.kind === 'dense' ? denseLinear(a, kernel, bias, feedback) : groupLinear(a, kernel, bias, feedback);
-    const z = normalize(h, {axis: lnAxis, epsilon: this.epsilon});
-    return {a, h, z};
+    const {epsilon, groups, channels} = this;
+    const h = sub.kind === 'dense' ? denseLinear(a, kernel, bias, feedback) :
+                                     groupLinear(a, kernel, bias, feedback, [...a.shape.slice(0, -1), channels]);
+    const ln = sub.kind === 'dense' ? {axis: lnAxis, epsilon} : {groups, epsilon};
+    if (isTracing()) {
+      // A forward-mode step (no tape: plain kernels cost no memory): keep 1/σ for the local pull-back.
+      const {y, rstd, view} = normalizeWithStats(h, ln);
+      return {a, h, z: y, stats: {rstd, view}};
+    }
+    return {a, h, z: normalize(h, ln), stats: null};
   }
 
-  /** Declares linear layer `i`'s site (post-LN activity z) and returns its handle. */
+  /**
+   * Declares linear layer `i`'s site (its post-LN activity `out.z`) and returns its handle. The
+   * local pull-back maps the activity gradient through the post-LN (as `linear` normalizes) to the
+   * weights, from the very input `out.a` the linear layer was fed.
+   */
   private site(i: number, out: LinearOut, layout: ActivityLayout, lnAxis: number) {
     const sub = this.subs[i];
     const kernel = sub.kernel.read() as tf.Variable;
     const bias = sub.bias.read() as tf.Variable;
-    const epsilon = this.epsilon;
+    const {epsilon, groups} = this;
+    if (out.stats != null) {
+      const view = out.stats.view;
+      return declareSite({
+        layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.z, out.stats.rstd],
+        gradients: (gz: Tensor, [a, z, rstd]: Tensor[]) => tf.tidy(() => {
+          // gh in the LN's view (the same element order as the linear output)
+          const gh = normalizePullback(tf.reshape(z, view.shape), rstd, tf.reshape(gz, view.shape), view.axis);
+          return linearWeightGradients(sub.kind, a, gh, kernel.shape);
+        }),
+      });
+    }
     return declareSite({
       layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.h],
       gradients: (gz: Tensor, [a, h]: Tensor[]) => tf.tidy(() => {
-        const gh = layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon);
-        return linearWeightGradients(sub.kind, a, gh, kernel.shape);
+        if (sub.kind === 'dense') {
+          return linearWeightGradients('dense', a, layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon), kernel.shape);
+        }
+        const perGroup = [-1, h.shape[h.rank - 1] / groups];  // the per-group LN's rows
+        const gh = layerNormBackward(tf.reshape(h, perGroup), tf.reshape(gz, perGroup), -1, epsilon);
+        return linearWeightGradients('group', a, gh, kernel.shape);
       }),
     });
   }
@@ -227,8 +263,7 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
     return tf.tidy(() => {
       const x = singleInput(this, inputs);
       this.checkShape(x.shape);
-      const [n, p] = x.shape;
-      const {hidden: h, channels: d, groups: g} = this;
+      const {hidden: h, channels: d, groups: g, epsilon} = this;
       const taps: Array<{x: Tensor, projection: Tensor}> = [];
       // The layer's output as the next layer sees it (a stop-gradient after every layer in DFA).
       const next = (post: Tensor, width: number, i: number): Tensor => {
@@ -240,32 +275,29 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
       };
       let out: Tensor;
       if (this.index === 0) {
-        const l0 = this.linear(0, x, -1);
+        const l0 = this.linear(0, normalize(x, {epsilon}), -1);
         const s0 = this.site(0, l0, 'channels', -1);
         const y0 = tf.relu(l0.z);
         s0.setActive(y0);
-        const x1 = tf.reshape(next(y0, h, 0), [n, p, g, h / g]);
-        const l1 = this.linear(1, x1, -1);
+        const l1 = this.linear(1, normalize(next(y0, h, 0), {groups: g, epsilon}), -1);
         const s1 = this.site(1, l1, 'channels', -1);
-        const y1 = tf.relu(l1.z);
-        s1.setActive(y1);
-        out = tf.reshape(y1, [n, p, d]);
+        out = tf.relu(l1.z);
+        s1.setActive(out);
       } else {
-        // Token mixing on the transposed layout [N, D, P]; LN over the channels of each patch.
-        const xt = tf.transpose(normalize(x, {epsilon: this.epsilon}), [0, 2, 1]);
-        const lt = this.linear(0, xt, 1);
+        // Token mixing (the code's mlp_block): one LN over the channels of each patch, then the
+        // token FC on the transposed layout [N, D, P], then LN over the channels (axis 1).
+        const lt = this.linear(0, tf.transpose(normalize(x, {epsilon}), [0, 2, 1]), 1);
         const st = this.site(0, lt, 'tokens', 1);
         const yt = tf.relu(lt.z);
         st.setActive(yt);
         const x1 = next(tf.transpose(yt, [0, 2, 1]), d, 0);
-        const l1 = this.linear(1, x1, -1);
+        const l1 = this.linear(1, normalize(x1, {epsilon}), -1);
         const s1 = this.site(1, l1, 'channels', -1);
         const y1 = tf.relu(l1.z);
         s1.setActive(y1);
-        const x2 = tf.reshape(next(y1, h, 1), [n, p, g, h / g]);
-        const l2 = this.linear(2, x2, -1);
+        const l2 = this.linear(2, normalize(next(y1, h, 1), {groups: g, epsilon}), -1);
         const s2 = this.site(2, l2, 'channels', -1);
-        out = tf.relu(tf.add(tf.reshape(l2.z, [n, p, d]), x));
+        out = addRelu(l2.z, x);
         s2.setActive(out);
       }
       if (this.dfa) {

@@ -6,6 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
+import {normalizeForward, normalizePullback} from './layer_norm';
+import {customGradOk, reshapeTo} from './utils';
+
 /** The three linear maps of a LocalMixer block (paper §3.1). */
 export type LinearKind =
     /** x [..., in] · W [in, out] + b [out] */
@@ -22,48 +25,95 @@ export function initScale(shape: number[]): number {
   return Math.min(2 / Math.sqrt(fanIn), 0.1);
 }
 
+/** A customGrad op of this package: `f(inputs, save)` → value and gradient function. */
+type OpBody = (inputs: Tensor[], save: (ts: Tensor[]) => void) => {value: Tensor, gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[]};
+
 /**
- * x·w where the backward pass uses `feedback` (same size as w, kept by its owner) in place of w for
- * the input's gradient (FA).
+ * Runs `body` as one backward op (one tape node that keeps only what `body` saves; its gradient
+ * function runs in a tidy), or inline with plain kernels where a customGrad op would lose the
+ * tangent (see `customGradOk`).
  */
-function feedbackMatMul(x: Tensor, w: Tensor, feedback: Tensor): Tensor {
-  const op = tf.customGrad(((a: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
-    save([a, b]);  // the inputs themselves may be freed by the caller's tidy before the backward pass
-    return {
-      value: tf.matMul(a, b),
-      gradFunc: (dy: Tensor, [sa, sb]: Tensor[]) =>
-          [tf.matMul(dy, tf.reshape(feedback, sb.shape), false, true), tf.matMul(sa, dy, true, false)],
-    };
+function runOp(body: OpBody, inputs: Tensor[]): Tensor {
+  if (!customGradOk()) {
+    return tf.tidy(() => body(inputs, () => {}).value);
+  }
+  const op = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as (ts: Tensor[]) => void;
+    const {value, gradFunc} = body(args as Tensor[], save);
+    return {value, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => gradFunc(dy, saved))};
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(x, w);
-}
-
-/** x [..., in] · w [in, out] + b, with optional random feedback for the input's gradient. */
-export function denseLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|null): Tensor {
-  return tf.tidy(() => {
-    const lead = x.shape.slice(0, -1);
-    const x2 = tf.reshape(x, [-1, x.shape[x.rank - 1]]);
-    const y = feedback == null ? tf.matMul(x2, w) : feedbackMatMul(x2, w, feedback);
-    return tf.reshape(tf.add(y, b), [...lead, w.shape[1] as number]);
-  });
+  return op(...inputs);
 }
 
 /**
- * Grouped linear: x [..., G, in/G], w [G, in/G, out/G], b [G, out/G] → [..., G, out/G]. Groups
- * never communicate. One batched matmul over the groups (a plain matmul when G = 1).
+ * x [..., in] · w [in, out] + b [out] as one backward op that keeps only x (and w); the input's
+ * gradient uses `feedback` (same shape as w, kept by its owner) in place of w when given (FA).
+ * The output has shape [..., out], or `outShape`.
  */
-export function groupLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|null): Tensor {
-  return tf.tidy(() => {
-    const [g, a, o] = w.shape as number[];
-    const lead = x.shape.slice(0, -2);
-    if (g === 1) {
-      const y = denseLinear(tf.reshape(x, [-1, a]), tf.reshape(w, [a, o]), tf.reshape(b, [o]), feedback);
-      return tf.reshape(y, [...lead, 1, o]);
-    }
-    const xt = tf.transpose(tf.reshape(x, [-1, g, a]), [1, 0, 2]);  // [G, M, in/G]
-    const y = feedback == null ? tf.matMul(xt, w) : feedbackMatMul(xt, w, feedback);  // [G, M, out/G]
-    return tf.reshape(tf.add(tf.transpose(y, [1, 0, 2]), b), [...lead, g, o]);
-  });
+export function denseLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|null, outShape?: number[]): Tensor {
+  const [a, o] = w.shape as number[];
+  const shape = outShape ?? [...x.shape.slice(0, -1), o];
+  return runOp(([xi, wi, bi], save) => {
+    save([xi, wi]);  // the inputs themselves may be freed by the caller's tidy before the backward pass
+    const x2 = reshapeTo(xi, [-1, a]);
+    return {
+      value: reshapeTo(tf.add(tf.matMul(x2, wi), bi), shape),
+      gradFunc: (dy: Tensor, [sx, sw]: Tensor[]) => {
+        const dy2 = reshapeTo(dy, [-1, o]);
+        return [
+          reshapeTo(tf.matMul(dy2, feedback ?? sw, false, true), sx.shape),
+          tf.matMul(reshapeTo(sx, [-1, a]), dy2, true, false),
+          tf.sum(dy2, 0),
+        ];
+      },
+    };
+  }, [x, w, b]);
+}
+
+/**
+ * Grouped linear: x [..., G·in/G] (or [..., G, in/G]), w [G, in/G, out/G], b [G, out/G] → by
+ * default [..., G, out/G], or `outShape`. Groups never communicate. One batched matmul over the
+ * groups in the layout [G, M, in/G] (a plain matmul when G = 1), as one backward op that keeps
+ * only x (and w); `feedback` as in `denseLinear`.
+ */
+export function groupLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|null, outShape?: number[]): Tensor {
+  const [g, a, o] = w.shape as number[];
+  const shape = outShape ?? [...x.shape.slice(0, -2), g, o];
+  if (g === 1) {
+    return denseLinear(x, tf.reshape(w, [a, o]), tf.reshape(b, [o]), feedback == null ? null : tf.reshape(feedback, [a, o]),
+                       shape);
+  }
+  return runOp(([xi, wi, bi], save) => {
+    save([xi, wi]);
+    const byGroup = (t: Tensor, c: number) => tf.transpose(reshapeTo(t, [-1, g, c]), [1, 0, 2]);  // [G, M, c]
+    const y = tf.add(tf.matMul(byGroup(xi, a), wi), tf.reshape(bi, [g, 1, o]));
+    return {
+      value: reshapeTo(tf.transpose(y, [1, 0, 2]), shape),
+      gradFunc: (dy: Tensor, [sx, sw]: Tensor[]) => {
+        const dyg = byGroup(dy, o);
+        return [
+          reshapeTo(tf.transpose(tf.matMul(dyg, feedback ?? sw, false, true), [1, 0, 2]), sx.shape),
+          tf.matMul(byGroup(sx, a), dyg, true, false),
+          tf.sum(dyg, 1),
+        ];
+      },
+    };
+  }, [x, w, b]);
+}
+
+/** relu(z + x) (a residual connection and its ReLU) as one backward op that keeps only its output. */
+export function addRelu(z: Tensor, x: Tensor): Tensor {
+  return runOp(([zi, xi], save) => {
+    const out = tf.relu(tf.add(zi, xi));
+    save([out]);
+    return {
+      value: out,
+      gradFunc: (dy: Tensor, [sOut]: Tensor[]) => {
+        const g = tf.mul(dy, tf.step(sOut));
+        return [g, g.clone()];
+      },
+    };
+  }, [z, x]);
 }
 
 /**
@@ -92,12 +142,7 @@ export function linearWeightGradients(kind: LinearKind, x: Tensor, gy: Tensor, w
  */
 export function layerNormBackward(h: Tensor, dy: Tensor, axis: number, epsilon: number): Tensor {
   return tf.tidy(() => {
-    const mean = tf.mean(h, axis, true);
-    const centered = tf.sub(h, mean);
-    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), epsilon));
-    const y = tf.mul(centered, rstd);
-    const dyMean = tf.mean(dy, axis, true);
-    const dyyMean = tf.mean(tf.mul(dy, y), axis, true);
-    return tf.mul(tf.sub(tf.sub(dy, dyMean), tf.mul(y, dyyMean)), rstd);
+    const {y, rstd} = normalizeForward(h, axis, epsilon);
+    return normalizePullback(y, rstd, dy, axis);
   });
 }

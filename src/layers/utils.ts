@@ -1,8 +1,25 @@
 /** Small helpers shared by the layers of this package (argument checks, single-input unwrapping). */
+import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
+import {isTracing} from '../autodiff/jvp';
 import {ValueError} from '../errors';
+
+/**
+ * Whether an op may run as a `tf.customGrad` op here. The forward mode differentiates a customGrad
+ * op's inner kernels (the tracer runs its forward inline) — except while a backward tape records (a
+ * layer whose exact gradient is taken in a forward-gradient step), where the engine runs it opaquely
+ * and its tangent would be lost: the ops of this package use plain kernels there.
+ */
+export function customGradOk(): boolean {
+  return !isTracing() || !(tf.engine() as unknown as {isTapeOn(): boolean}).isTapeOn();
+}
+
+/** `x` reshaped to `shape`, without a Reshape kernel when it already has it. */
+export function reshapeTo(x: Tensor, shape: number[]): Tensor {
+  return x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) ? x : tf.reshape(x, shape);
+}
 
 /** True for a finite integer ≥ 1. */
 export function isPositiveInt(v: unknown): v is number {
