@@ -34,7 +34,8 @@ interface KernelInvocation {
  *   are neither traced nor shown to a kernel observer.
  * - `'forward'`: by its forward function (the true derivative), tracing the kernels inside it;
  *   the custom gradient is ignored.
- * tfjs's own customGrad ops (`EXACT_CUSTOM_GRAD_SCOPES`) are traced inline in both modes.
+ * tfjs's own customGrad ops (`EXACT_CUSTOM_GRAD_SCOPES`) and those made by `exactCustomGrad` are
+ * traced inline in both modes.
  */
 export type CustomGradMode = 'vjp'|'forward';
 
@@ -53,6 +54,18 @@ export const EXACT_CUSTOM_GRAD_SCOPES: ReadonlySet<string> = new Set([
   'fusedMatMul__op', 'fusedConv2d__op', 'fusedDepthwiseConv2d__op',  // tf.fused.*
   'softmaxCrossEntropy__op', 'logSoftmax__op', 'logSigmoid__op',
 ]);
+
+/** Op scopes declared exact by `exactCustomGrad` (this package's own closed-form gradients). */
+const declaredExactScopes = new Set<string>();
+
+/** Declares the customGrad ops run in op scope `scope` exact: traced inline (see `exactCustomGrad`). */
+export function declareExactCustomGradScope(scope: string): void {
+  declaredExactScopes.add(scope);
+}
+
+function isExactCustomGradScope(scope: string): boolean {
+  return EXACT_CUSTOM_GRAD_SCOPES.has(scope) || declaredExactScopes.has(scope);
+}
 
 /** The engine members the tracer uses (some are private in tfjs's typings). */
 interface EngineInternals {
@@ -209,7 +222,7 @@ function tracedRunKernelFunc(
   }
   if (params.kernelName == null) {
     const scope = e.state.activeScope?.name ?? '';
-    if (trace.customGrad === 'vjp' && !EXACT_CUSTOM_GRAD_SCOPES.has(scope) &&
+    if (trace.customGrad === 'vjp' && !isExactCustomGradScope(scope) &&
         params.forwardFunc != null && params.backwardsFunc != null) {
       return runCustomGradByVjp(e, trace, params, scope);
     }

@@ -12,6 +12,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
+import {exactCustomGrad, ExactCustomGradFunc} from '../autodiff/exact_custom_grad';
 import {ValueError} from '../errors';
 import {customGradOk, fmtShape, isPositiveInt, layerLabel, reshapeTo, singleInput, singleShape} from './utils';
 
@@ -160,7 +161,7 @@ function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: numb
   if (!customGradOk()) {
     return tf.tidy(() => reshapeTo(normalizeForward(reshapeTo(x, view), ax, epsilon).y, shape));
   }
-  const op = tf.customGrad(((xi: Tensor, save: (ts: Tensor[]) => void) => {
+  const op = exactCustomGrad('fgLayerNorm', ((xi: Tensor, save: (ts: Tensor[]) => void) => {
     const {y, rstd} = normalizeForward(reshapeTo(xi, view), ax, epsilon);
     save([y, rstd]);
     return {
@@ -168,7 +169,7 @@ function normalizeChecked(x: Tensor, axis: number, groups: number, epsilon: numb
       gradFunc: (dy: Tensor, [sy, sr]: Tensor[]) =>
           tf.tidy(() => reshapeTo(normalizePullback(sy, sr, reshapeTo(dy, view), ax), shape)),
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  }) as unknown as ExactCustomGradFunc);
   return op(x);
 }
 

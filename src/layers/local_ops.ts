@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
+import {exactCustomGrad, ExactCustomGradFunc} from '../autodiff/exact_custom_grad';
+
 import {normalizeForward, normalizePullback} from './layer_norm';
 import {customGradOk, reshapeTo} from './utils';
 
@@ -29,19 +31,19 @@ export function initScale(shape: number[]): number {
 type OpBody = (inputs: Tensor[], save: (ts: Tensor[]) => void) => {value: Tensor, gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[]};
 
 /**
- * Runs `body` as one backward op (one tape node that keeps only what `body` saves; its gradient
- * function runs in a tidy), or inline with plain kernels where a customGrad op would lose the
+ * Runs `body` as the op `name`, one backward op (one tape node that keeps only what `body` saves;
+ * its gradient function runs in a tidy; exact, so forward mode traces its kernels), or inline with plain kernels where a customGrad op would lose the
  * tangent (see `customGradOk`).
  */
-function runOp(body: OpBody, inputs: Tensor[]): Tensor {
+function runOp(name: string, body: OpBody, inputs: Tensor[]): Tensor {
   if (!customGradOk()) {
     return tf.tidy(() => body(inputs, () => {}).value);
   }
-  const op = tf.customGrad(((...args: unknown[]) => {
+  const op = exactCustomGrad(name, ((...args: unknown[]) => {
     const save = args.pop() as (ts: Tensor[]) => void;
     const {value, gradFunc} = body(args as Tensor[], save);
     return {value, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => gradFunc(dy, saved))};
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  }) as unknown as ExactCustomGradFunc);
   return op(...inputs);
 }
 
@@ -53,7 +55,7 @@ function runOp(body: OpBody, inputs: Tensor[]): Tensor {
 export function denseLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|null, outShape?: number[]): Tensor {
   const [a, o] = w.shape as number[];
   const shape = outShape ?? [...x.shape.slice(0, -1), o];
-  return runOp(([xi, wi, bi], save) => {
+  return runOp('fgDenseLinear', ([xi, wi, bi], save) => {
     save([xi, wi]);  // the inputs themselves may be freed by the caller's tidy before the backward pass
     const x2 = reshapeTo(xi, [-1, a]);
     return {
@@ -83,7 +85,7 @@ export function groupLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|nu
     return denseLinear(x, tf.reshape(w, [a, o]), tf.reshape(b, [o]), feedback == null ? null : tf.reshape(feedback, [a, o]),
                        shape);
   }
-  return runOp(([xi, wi, bi], save) => {
+  return runOp('fgGroupLinear', ([xi, wi, bi], save) => {
     save([xi, wi]);
     const byGroup = (t: Tensor, c: number) => tf.transpose(reshapeTo(t, [-1, g, c]), [1, 0, 2]);  // [G, M, c]
     const y = tf.add(tf.matMul(byGroup(xi, a), wi), tf.reshape(bi, [g, 1, o]));
@@ -103,7 +105,7 @@ export function groupLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|nu
 
 /** relu(z + x) (a residual connection and its ReLU) as one backward op that keeps only its output. */
 export function addRelu(z: Tensor, x: Tensor): Tensor {
-  return runOp(([zi, xi], save) => {
+  return runOp('fgAddRelu', ([zi, xi], save) => {
     const out = tf.relu(tf.add(zi, xi));
     save([out]);
     return {

@@ -7,7 +7,7 @@ import {isTracing} from '../autodiff/jvp';
 import {ValueError} from '../errors';
 
 /**
- * Whether an op may run as a `tf.customGrad` op here. The forward mode differentiates a customGrad
+ * Whether an op may run as a customGrad op (`exactCustomGrad`) here. The forward mode differentiates such an
  * op's inner kernels (the tracer runs its forward inline) — except while a backward tape records (a
  * layer whose exact gradient is taken in a forward-gradient step), where the engine runs it opaquely
  * and its tangent would be lost: the ops of this package use plain kernels there.

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import {isTracing, jvp, KernelObserver, seedTangent, tangentOf, withTangents} from '../../src/autodiff';
+import {exactCustomGrad} from '../../src/autodiff/exact_custom_grad';
 import {ValueError} from '../../src/errors';
 import {checkJvp, describeBackends, expectClose, maxAbs, maxAbsDiff, randn, values, withSeed} from '../util';
 
@@ -313,5 +314,31 @@ describeBackends('customGrad in forward mode', () => {
     const r = jvp(ste, [x], [v]);
     expect(Array.from(values(r.tangent))).toEqual([1, 1]);
     tf.dispose([x, v, r.value, r.tangent]);
+  });
+
+  it('an exactCustomGrad op is traced inline: the tangent of its forward, its kernels observed', () => {
+    // A deliberately wrong gradFunc shows which path forward mode took (exact ops must not have one).
+    const body = ((x: Tensor) => ({value: tf.square(x), gradFunc: (dy: Tensor) => tf.mul(dy, 0)})) as CustomGradFn;
+    const exact = exactCustomGrad('fgTestSquare', body);
+    const user = tf.customGrad(body) as (x: Tensor) => Tensor;
+    const x = tf.tensor1d([1, -2, 3]), v = tf.tensor1d([1, 1, 2]);
+    const traced = jvp(exact, [x], [v]);
+    expect(Array.from(values(traced.tangent))).toEqual([2, -4, 12]);  // 2x·v
+    const followed = jvp(user, [x], [v]);
+    expect(Array.from(values(followed.tangent))).toEqual([0, 0, 0]);  // the custom VJP (zero)
+    const seen: string[] = [];
+    const observer: KernelObserver = info => {
+      seen.push(info.kernelName);
+      return null;
+    };
+    const t = withTangents(() => {
+      seedTangent(x, v);
+      const y = exact(x);
+      const ty = tangentOf(y);
+      y.dispose();
+      return ty;
+    }, {observer});
+    expect(seen).toContain('Square');
+    tf.dispose([x, v, traced.value, traced.tangent, followed.value, followed.tangent, t as Tensor]);
   });
 });
