@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
-import {checkJvp, CheckJvpOptions, describeBackends, hasKernel, randn, randu, withSeed} from '../../util';
+import {checkJvp, CheckJvpOptions, describeBackends, hasKernel, randn, randu} from '../../util';
 
 /**
  * Distinct values with spacing 0.1, shuffled deterministically and centred on 0: max-pooling windows
@@ -21,12 +21,6 @@ function distinct(shape: number[]): Tensor {
 }
 
 type Pad = 'same'|'valid';
-
-/**
- * Finite-difference step for the specs with kinks (relu, relu6, leakyrelu, prelu): with 1e-3 a few
- * of the ~300 pre-activations fall within a step of a kink and the difference quotient straddles it.
- */
-const FD_EPS_KINK = 1e-4;
 
 describeBackends('JVP rules: conv', backend => {
   const wasm = backend === 'wasm';
@@ -107,7 +101,7 @@ describeBackends('JVP rules: conv', backend => {
         const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 4], 0.3), b = randn([4], 0.5);
         checkJvp((a, f, c) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D,
                                                bias: c, strides, pad, activation, leakyreluAlpha: 0.1}),
-                 [x, w, b], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+                 [x, w, b], {skipAdjoint: wasm});
         tf.dispose([x, w, b]);
       });
     }
@@ -119,7 +113,7 @@ describeBackends('JVP rules: conv', backend => {
     checkJvp((a, f, c, p) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, bias: c,
                                               strides: 1, pad: 'same', activation: 'prelu',
                                               preluActivationWeights: p}),
-             [x, w, b, alpha], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+             [x, w, b, alpha], {skipAdjoint: wasm});
     tf.dispose([x, w, b, alpha]);
   });
 
@@ -131,20 +125,17 @@ describeBackends('JVP rules: conv', backend => {
       checkJvp((a, f, c, p) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, bias: c,
                                                 strides: 2, pad: 'same', activation: 'prelu',
                                                 preluActivationWeights: p}),
-               [x, w, b, alpha], {wrt, fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: noFilterGradOnWasm(wrt)});
+               [x, w, b, alpha], {wrt, skipAdjoint: noFilterGradOnWasm(wrt)});
       tf.dispose([x, w, b, alpha]);
     });
   }
 
   it('FusedConv2D relu without bias, dilation 2', () => {
-    // finite differences next to ReLU kinks: points checked to keep clear of them
-    withSeed(52_000, () => {
-      const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 2], 0.3);
-      checkJvp((a, f) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1,
-                                          pad: 'same', dilations: 2, activation: 'relu'}),
-               [x, w], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: true});  // no dilated gradient in tfjs
-      tf.dispose([x, w]);
-    });
+    const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 2], 0.3);
+    checkJvp((a, f) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1,
+                                        pad: 'same', dilations: 2, activation: 'relu'}),
+             [x, w], {skipAdjoint: true});  // no dilated gradient in tfjs
+    tf.dispose([x, w]);
   });
 
   // --- DepthwiseConv2dNative / FusedDepthwiseConv2D ------------------------------------------------
@@ -174,7 +165,7 @@ describeBackends('JVP rules: conv', backend => {
                                                       // tfjs-backend-cpu's fused depthwise leakyrelu
                                                       // yields NaN when leakyreluAlpha is undefined.
                                                       leakyreluAlpha: 0.1}),
-               [x, w, b], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+               [x, w, b], {skipAdjoint: wasm});
       tf.dispose([x, w, b]);
     });
   }
@@ -185,7 +176,7 @@ describeBackends('JVP rules: conv', backend => {
     checkJvp((a, f, c, p) => tf.fused.depthwiseConv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D,
                                                        bias: c, strides: 1, pad: 'same',
                                                        activation: 'prelu', preluActivationWeights: p}),
-             [x, w, b, alpha], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+             [x, w, b, alpha], {skipAdjoint: wasm});
     tf.dispose([x, w, b, alpha]);
   });
 
@@ -334,7 +325,7 @@ describeBackends('JVP rules: conv', backend => {
     checkJvp((a, o, s) => {
       const {mean, variance} = tf.moments(a, [0, 1, 2]);
       return tf.batchNorm(a, mean, variance, o, s, 1e-3);
-    }, [x, offset, scale], {fdEps: FD_EPS_KINK, fdRtol: 2e-2});
+    }, [x, offset, scale]);
     tf.dispose([x, offset, scale]);
   });
 
@@ -381,7 +372,7 @@ describeBackends('JVP rules: conv', backend => {
   it('a conv block: conv2d → batchNorm → relu → maxPool → avgPool', () => {
     const x = randn([2, 6, 6, 2]), w = randn([3, 3, 2, 3], 0.5);
     const m = randn([3]), v = randu([3], 0.5, 2), o = randn([3]), s = randn([3]);
-    const opts: CheckJvpOptions = {wrt: [0, 1], fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm};
+    const opts: CheckJvpOptions = {wrt: [0, 1], skipAdjoint: wasm};
     checkJvp((a, f, mm, vv, oo, ss) => {
       const y = tf.relu(tf.batchNorm(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'), mm, vv, oo, ss));
       return tf.avgPool(tf.maxPool(y as tf.Tensor4D, 2, 2, 'valid'), 2, 1, 'valid');
