@@ -46,7 +46,7 @@ function CountsReporter(baseReporterDecorator) {
     (perBackend[b] = perBackend[b] || {passed: 0, failed: 0, skipped: 0})[status]++;
   };
   this.onRunComplete = (browsers, results) => {
-    if (results.error) failed++;
+    if (results.error || results.disconnected) failed++;  // a load error, or a browser lost mid-run
     // Every backend must have run specs; with a grep filter an empty backend can be intended.
     const missing = process.env.FG_KARMA_GREP ? [] :
         BROWSER_BACKENDS.filter(b => perBackend[b].passed + perBackend[b].failed === 0);
@@ -59,7 +59,8 @@ function CountsReporter(baseReporterDecorator) {
     fs.mkdirSync(dir, {recursive: true});
     fs.writeFileSync(path.join(dir, 'browser.json'), JSON.stringify(
         {passed, failed, skipped, backends: BROWSER_BACKENDS, perBackend, filter: process.env.FG_KARMA_GREP || null}));
-    const per = Object.entries(perBackend).map(([b, c]) => `${b} ${c.passed + c.failed}`).join(', ');
+    const per = Object.entries(perBackend).filter(([b, c]) => b !== 'none' || c.passed + c.failed > 0)
+        .map(([b, c]) => `${b} ${c.passed + c.failed}`).join(', ');
     this.write(`browser (${BROWSER_BACKENDS.join(', ')}): ${passed} passed, ${failed} failed, ${skipped} skipped` +
                ` [specs run per backend: ${per}]\n`);
   };
@@ -100,6 +101,9 @@ module.exports = function(config) {
       args: process.env.FG_KARMA_GREP ? ['--grep', process.env.FG_KARMA_GREP] : [],
     },
     browserNoActivityTimeout: 600000,
+    // A long synchronous spec (cpu backend, statistical tests) on a busy machine keeps the page from
+    // answering socket.io's pings; with the default 5 s the browser is dropped mid-run.
+    pingTimeout: 300000,
     browserDisconnectTimeout: 60000,
     captureTimeout: 120000,
     singleRun: true,

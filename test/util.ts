@@ -132,7 +132,9 @@ const seedReporter: jasmine.CustomReporter = {
     running = false;
   },
 };
-{
+/** Without jasmine (a benchmark script importing these helpers): one sequence for the process. */
+const outsideJasmine: SeedScope|null = typeof jasmine === 'undefined' ? {name: '(no jasmine)', draws: 0} : null;
+if (outsideJasmine == null) {
   const g = globalThis as unknown as {__fgSeedReporter?: boolean};
   if (!g.__fgSeedReporter) {
     g.__fgSeedReporter = true;
@@ -161,9 +163,13 @@ export function seedFor(name: string, draw: number): number {
  * (cpu, wasm and webgl check the same points, so a failure on one backend is the backend's, not the
  * draw's). In beforeAll / afterAll the sequence is the suite's. Drawing while specs are being
  * declared (in a describe body) is an error: declarations have no name to seed from that does not
- * depend on load order; draw in beforeAll, beforeEach or the spec.
+ * depend on load order; draw in beforeAll, beforeEach or the spec. Outside jasmine (a benchmark)
+ * the draws follow one fixed sequence from the start of the process.
  */
 export function nextSeed(): number {
+  if (outsideJasmine != null) {
+    return seedFor(outsideJasmine.name, outsideJasmine.draws++);
+  }
   tf.util.assert(running && seedScopes.length > 0, () =>
       'randn/randu/nextSeed: called while specs are being declared (in a describe body); draw in ' +
       'beforeAll, beforeEach or the spec, so that the values are seeded from the spec name.');
