@@ -312,6 +312,7 @@ export function checkJvp(f: Fn, primals: Tensor[], opts: CheckJvpOptions = {}): 
       const plus = at(eps), minus = at(-eps);
       let halfSteps: {plus: Tensor[], minus: Tensor[]}|null = null;
       plus.forEach((pl, i) => {
+        expect(tangents0[i].shape).withContext(`tangent shape, output ${i}`).toEqual(pl.shape);
         const bound = (opts.fdAtol ?? 1e-3) * s + (opts.fdRtol ?? 1e-2) * s * maxAbs(tangents0[i]);
         const jv = values(tangents0[i]), fp = values(pl), fm = values(minus[i]);
         const outside: number[] = [];
