@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 // Runs the jasmine specs (compiled to build/ by `tsc -p tsconfig.test.json`) in node, once per
-// backend in FG_TEST_BACKENDS (default: cpu,wasm), and writes the counts to build/test-results/node.json.
+// backend in FG_TEST_BACKENDS (default: cpu,wasm), and writes the counts, in all and per backend,
+// to build/test-results/node.json (.ci/run checks that every backend ran its specs).
+// FG_TEST_RANDOM=<seed> runs the specs in jasmine's random order with that seed (specs must not
+// depend on their order; `FG_TEST_RANDOM=1 FG_TEST_BACKENDS=cpu node scripts/test-node.js` checks it).
 const fs = require('fs');
 const path = require('path');
 const Jasmine = require('jasmine');
 
 const backends = (process.env.FG_TEST_BACKENDS || 'cpu,wasm').split(',').filter(Boolean);
+// Read by test/util.ts testBackends() when a spec file declares its suites; set before any loads.
 globalThis.__FG_TEST_BACKENDS = backends;
 require('@tensorflow/tfjs-backend-cpu');
 if (backends.includes('wasm')) require('@tensorflow/tfjs-backend-wasm');
@@ -18,23 +22,38 @@ if (backends.includes('wasm')) {
 
 process.on('unhandledRejection', e => { throw e; });
 
+/** The backend a spec ran on: the `[backend]` tag describeBackends puts in its suite's name. */
+function backendOf(fullName) {
+  const tags = backends.filter(b => fullName.includes(`[${b}]`));
+  return tags.length === 1 ? tags[0] : tags.length === 0 ? 'none' : tags.join('+');
+}
+
 (async () => {
   if (backends.includes('webgpu')) {
     console.log('webgpu adapter:', await require('./node-webgpu').setupNodeWebGPU());
   }
   const jasmine = new Jasmine({projectBaseDir: path.resolve(__dirname, '..')});
   const filter = process.argv[2];
+  const randomSeed = process.env.FG_TEST_RANDOM;
   jasmine.loadConfig({
     spec_dir: path.join(process.env.FG_BUILD_DIR || 'build', 'test'),
     spec_files: ['**/*_test.js'],
-    env: {random: false, stopSpecOnExpectationFailure: false},
+    env: {random: !!randomSeed, stopSpecOnExpectationFailure: false, ...(randomSeed ? {seed: randomSeed} : {})},
   });
   jasmine.exitOnCompletion = false;
   let passed = 0, failed = 0, skipped = 0;
+  const perBackend = {};
+  for (const b of backends) perBackend[b] = {passed: 0, failed: 0, skipped: 0};
   jasmine.env.addReporter({
     specDone(r) {
-      if (r.status === 'passed') passed++;
-      else if (r.status === 'failed') failed++;
+      const status = r.status === 'passed' ? 'passed' : r.status === 'failed' ? 'failed' : 'skipped';
+      if (r.status !== 'excluded') {  // excluded: filtered out by the command line's spec filter
+        const b = backendOf(r.fullName);
+        const counts = perBackend[b] = perBackend[b] || {passed: 0, failed: 0, skipped: 0};
+        counts[status]++;
+      }
+      if (status === 'passed') passed++;
+      else if (status === 'failed') failed++;
       else skipped++;
     },
     suiteDone(r) {
@@ -42,9 +61,13 @@ process.on('unhandledRejection', e => { throw e; });
     },
   });
   const result = await jasmine.execute(undefined, filter);
+  if (result.overallStatus !== 'passed' && failed === 0) failed++;  // e.g. a spec file that failed to load
   const out = path.resolve(__dirname, '../build/test-results');
   fs.mkdirSync(out, {recursive: true});
-  fs.writeFileSync(path.join(out, 'node.json'), JSON.stringify({passed, failed, skipped, backends}));
-  console.log(`node (${backends.join(', ')}): ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  fs.writeFileSync(path.join(out, 'node.json'), JSON.stringify(
+      {passed, failed, skipped, backends, perBackend, filter: filter || null, random: randomSeed || null}));
+  const per = Object.entries(perBackend).map(([b, c]) => `${b} ${c.passed + c.failed}`).join(', ');
+  console.log(`node (${backends.join(', ')}): ${passed} passed, ${failed} failed, ${skipped} skipped` +
+              ` [specs run per backend: ${per}]${randomSeed ? ` (random order, seed ${randomSeed})` : ''}`);
   process.exit(result.overallStatus === 'passed' ? 0 : 1);
 })();

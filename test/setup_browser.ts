@@ -1,9 +1,10 @@
 /**
- * Browser test setup (karma loads it before the specs): the same specs as in node, on the webgl and
- * cpu backends. Prints the counts in the CI's `N passed, N failed` form at the end.
+ * Browser test setup: registers the backends and tfjs-layers' gradients (the reverse-mode oracle).
+ * karma.conf.js has esbuild inject it, so it is evaluated before every spec module (karma-esbuild
+ * imports the spec files in the order in which karma happened to finish preprocessing them). It sets
+ * no test configuration: the backend list comes from karma's client config (`client.fgTestBackends`,
+ * read by test/util.ts testBackends), which the page has before any script runs.
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-layers';
-
-(globalThis as unknown as {__FG_TEST_BACKENDS: string[]}).__FG_TEST_BACKENDS = ['webgl', 'cpu'];

@@ -8,15 +8,44 @@ import {Tensor} from '@tensorflow/tfjs-core';
 
 import {jvp} from '../src/autodiff';
 
-/** Backends the specs run on: set by the node runner or the karma setup before specs load. */
+/**
+ * Backends the specs run on, in this order. In the browser it is `client.fgTestBackends` of
+ * karma.conf.js, which karma writes into the page (`__karma__.config`) before any script runs; in
+ * node it is `FG_TEST_BACKENDS`, set by scripts/test-node.js before it loads a spec. Neither depends
+ * on which module a bundle evaluates first, and a missing list is an error, not a default: a default
+ * silently drops every backend but one.
+ */
 export function testBackends(): string[] {
-  const g = globalThis as unknown as {__FG_TEST_BACKENDS?: string[]};
-  return g.__FG_TEST_BACKENDS ?? ['cpu'];
+  const g = globalThis as unknown as {
+    __karma__?: {config?: {fgTestBackends?: unknown}},
+    __FG_TEST_BACKENDS?: unknown,
+  };
+  const list = g.__karma__ != null ? g.__karma__.config?.fgTestBackends : g.__FG_TEST_BACKENDS;
+  tf.util.assert(
+      Array.isArray(list) && list.length > 0 && list.every(b => typeof b === 'string' && b !== ''),
+      () => `testBackends: no backend list (got ${JSON.stringify(list)}). Run the specs through ` +
+          'scripts/test-node.js (FG_TEST_BACKENDS) or karma.conf.js (client.fgTestBackends).');
+  return (list as string[]).slice();
+}
+
+/** Sets `backend` and checks that it is active: a backend that fails to initialise fails its specs. */
+async function useBackend(backend: string): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(backend);
+    await tf.ready();
+  } catch (e) {
+    throw new Error(`describeBackends: backend '${backend}' failed to initialise: ${e}`);
+  }
+  if (!ok || tf.getBackend() !== backend) {
+    throw new Error(`describeBackends: backend '${backend}' could not be set (tf.setBackend returned ` +
+                    `${ok}, active backend '${tf.getBackend()}'): its specs would run on another backend`);
+  }
 }
 
 /**
- * Declares `fn`'s specs once per test backend, as `name [backend]`, with the backend set before
- * they run. `only` restricts the backends (e.g. kernels a backend lacks).
+ * Declares `fn`'s specs once per test backend, as `name [backend]`, with the backend set (and
+ * checked) before each spec runs. `only` restricts the backends (e.g. kernels a backend lacks).
  */
 export function describeBackends(
     name: string, fn: (backend: string) => void, only?: string[]): void {
@@ -25,9 +54,12 @@ export function describeBackends(
       continue;
     }
     describe(`${name} [${backend}]`, () => {
-      beforeAll(async () => {
-        await tf.setBackend(backend);
-        await tf.ready();
+      beforeAll(() => useBackend(backend));
+      // A spec that switched backends must not move the next ones off theirs.
+      beforeEach(async () => {
+        if (tf.getBackend() !== backend) {
+          await useBackend(backend);
+        }
       });
       fn(backend);
     });
@@ -68,27 +100,86 @@ export function expectClose(a: Tensor, b: Tensor, rtol = 1e-5, atol = 1e-6, what
   expect(err).withContext(`${what} max|diff| ${err} > bound ${bound}`).toBeLessThanOrEqual(bound);
 }
 
-let seedCounter = 1000;
+/** The ` [backend]` tags describeBackends appends to suite names. */
+const BACKEND_TAG = / \[(?:cpu|wasm|webgl|webgpu)\]/g;
 
 /**
- * Runs `fn` with `randn` / `randu` drawing from the fixed seed sequence starting at `seed`: a spec
- * whose check is sensitive to where its random points fall (finite differences next to a ReLU kink)
- * then gets the same values whichever specs ran before it (the browser bundle and node load specs
- * in different orders). Afterwards the shared sequence goes on as if `fn` had drawn from it, so the
- * specs that follow see the values they always saw.
+ * Where `randn` / `randu` draw from: the spec (or, in beforeAll / afterAll, the suite) that is
+ * running, by full name without backend tags, and how many tensors it has drawn so far.
  */
-export function withSeed<T>(seed: number, fn: () => T): T {
-  const before = seedCounter;
-  seedCounter = seed;
-  try {
-    return fn();
-  } finally {
-    seedCounter = before + (seedCounter - seed);
+interface SeedScope {
+  name: string;
+  draws: number;
+}
+const seedScopes: SeedScope[] = [];
+let running = false;
+
+/**
+ * Keeps `seedScopes` in step with jasmine: the reporter events of a suite or spec come before its
+ * hooks and body run, and its `done` event after they finish.
+ */
+const seedReporter: jasmine.CustomReporter = {
+  jasmineStarted: () => {
+    running = true;
+    seedScopes.length = 0;
+    seedScopes.push({name: '', draws: 0});
+  },
+  suiteStarted: r => void seedScopes.push({name: r.fullName.replace(BACKEND_TAG, ''), draws: 0}),
+  suiteDone: () => void seedScopes.pop(),
+  specStarted: r => void seedScopes.push({name: r.fullName.replace(BACKEND_TAG, ''), draws: 0}),
+  specDone: () => void seedScopes.pop(),
+  jasmineDone: () => {
+    running = false;
+  },
+};
+/** Without jasmine (a benchmark script importing these helpers): one sequence for the process. */
+const outsideJasmine: SeedScope|null = typeof jasmine === 'undefined' ? {name: '(no jasmine)', draws: 0} : null;
+if (outsideJasmine == null) {
+  const g = globalThis as unknown as {__fgSeedReporter?: boolean};
+  if (!g.__fgSeedReporter) {
+    g.__fgSeedReporter = true;
+    jasmine.getEnv().addReporter(seedReporter);
   }
 }
-/** A reproducible standard normal tensor (each call gets the next seed). */
+
+/**
+ * The seed of draw number `draw` (0, 1, …) of the spec or suite named `name` (its full name without
+ * backend tags): a 32-bit FNV-1a hash of both.
+ */
+export function seedFor(name: string, draw: number): number {
+  const s = `${name}\u0000${draw}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * The next seed of the running spec: a hash of its full name (backend tags removed) and of how many
+ * seeds it has taken. A spec thus draws the same values whichever specs ran before it, in whatever
+ * order the runner loads and runs them (node and the browser bundle differ), and on every backend
+ * (cpu, wasm and webgl check the same points, so a failure on one backend is the backend's, not the
+ * draw's). In beforeAll / afterAll the sequence is the suite's. Drawing while specs are being
+ * declared (in a describe body) is an error: declarations have no name to seed from that does not
+ * depend on load order; draw in beforeAll, beforeEach or the spec. Outside jasmine (a benchmark)
+ * the draws follow one fixed sequence from the start of the process.
+ */
+export function nextSeed(): number {
+  if (outsideJasmine != null) {
+    return seedFor(outsideJasmine.name, outsideJasmine.draws++);
+  }
+  tf.util.assert(running && seedScopes.length > 0, () =>
+      'randn/randu/nextSeed: called while specs are being declared (in a describe body); draw in ' +
+      'beforeAll, beforeEach or the spec, so that the values are seeded from the spec name.');
+  const scope = seedScopes[seedScopes.length - 1];
+  return seedFor(scope.name, scope.draws++);
+}
+
+/** A reproducible standard normal tensor times `scale` (each call draws fresh values: `nextSeed`). */
 export function randn(shape: number[], scale = 1): Tensor {
-  return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seedCounter++), scale));
+  return tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', nextSeed()), scale));
 }
 
 /**
@@ -121,9 +212,9 @@ export class WrappingOptimizer extends tf.Optimizer {
   }
 }
 
-/** A reproducible uniform tensor on [lo, hi). */
+/** A reproducible uniform tensor on [lo, hi) (each call draws fresh values: `nextSeed`). */
 export function randu(shape: number[], lo: number, hi: number): Tensor {
-  return tf.randomUniform(shape, lo, hi, 'float32', seedCounter++);
+  return tf.randomUniform(shape, lo, hi, 'float32', nextSeed());
 }
 
 /** Uniform on ±[lo, hi): values kept away from 0 (for kinks such as relu and abs at 0). */
@@ -142,7 +233,10 @@ export interface CheckJvpOptions {
   /** Relative / absolute tolerance of the adjoint check ⟨J·v, u⟩ = ⟨v, Jᵀ·u⟩. */
   adjointRtol?: number;
   adjointAtol?: number;
-  /** Central finite differences: step ε and tolerance max|fd − J·v| ≤ fdAtol + fdRtol·max|J·v|. */
+  /**
+   * Central finite differences: step ε and tolerance max|fd − J·v| ≤ fdAtol + fdRtol·max|J·v| (next to
+   * kinks, one-sided differences to the same tolerance).
+   */
   fdEps?: number;
   fdRtol?: number;
   fdAtol?: number;
@@ -169,7 +263,9 @@ function asList(o: Tensor|Tensor[]): Tensor[] {
  * Checks `jvp(f)` at `primals` against exact oracles, on random tangents:
  * (1) the primal value equals f(primals);
  * (2) adjoint identity with reverse mode: Σ⟨J·v, u⟩ = Σ_i ⟨v_i, ∂/∂x_i Σ⟨f, u⟩⟩ (tf.grads);
- * (3) J·v equals central finite differences (f(x+εv) − f(x−εv)) / 2ε;
+ * (3) J·v equals central finite differences (f(x+εv) − f(x−εv)) / 2ε, or, for an element with a
+ *     kink of f within ε of x (its central difference is off), one of its two second-order
+ *     one-sided differences (−3f(x) + 4f(x ± εv/2) − f(x ± εv)) / ±ε;
  * (4) a tangent with batch axes gives, per direction, the unbatched result;
  * (5) no tensor leaks.
  */
@@ -212,13 +308,46 @@ export function checkJvp(f: Fn, primals: Tensor[], opts: CheckJvpOptions = {}): 
 
     if (!opts.skipFd) {
       const eps = opts.fdEps ?? 1e-2;
-      const plus = asList(g(...ps.map((p, i) => tf.add(p, tf.mul(vs[i], eps)))));
-      const minus = asList(g(...ps.map((p, i) => tf.sub(p, tf.mul(vs[i], eps)))));
+      const at = (t: number) => asList(g(...ps.map((p, i) => tf.add(p, tf.mul(vs[i], t)))));
+      const plus = at(eps), minus = at(-eps);
+      let halfSteps: {plus: Tensor[], minus: Tensor[]}|null = null;
       plus.forEach((pl, i) => {
-        const fd = tf.div(tf.sub(pl, minus[i]), 2 * eps);
-        const err = maxAbsDiff(fd, tangents0[i]);
+        expect(tangents0[i].shape).withContext(`tangent shape, output ${i}`).toEqual(pl.shape);
         const bound = (opts.fdAtol ?? 1e-3) * s + (opts.fdRtol ?? 1e-2) * s * maxAbs(tangents0[i]);
-        expect(err).withContext(`finite differences, output ${i}`).toBeLessThanOrEqual(bound);
+        const jv = values(tangents0[i]), fp = values(pl), fm = values(minus[i]);
+        const outside: number[] = [];
+        for (let e = 0; e < jv.length; e++) {
+          if (!(Math.abs((fp[e] - fm[e]) / (2 * eps) - jv[e]) <= bound)) {
+            outside.push(e);
+          }
+        }
+        // An element whose central difference is off may have a kink of f (relu, relu6, max, …)
+        // between x − εv and x + εv. Then f is smooth on the other side, and J·v must equal that
+        // side's derivative: second-order one-sided differences with steps ε/2 and ε, to the same
+        // tolerance. A wrong rule is off from both sides on smooth stretches, so it still fails.
+        let worst = 0, worstAt = -1, kinks = 0;
+        if (outside.length > 0) {
+          halfSteps = halfSteps ?? {plus: at(eps / 2), minus: at(-eps / 2)};
+          const f0 = values(direct[i]), fph = values(halfSteps.plus[i]), fmh = values(halfSteps.minus[i]);
+          for (const e of outside) {
+            const right = (4 * fph[e] - 3 * f0[e] - fp[e]) / eps;
+            const left = (3 * f0[e] - 4 * fmh[e] + fm[e]) / eps;
+            if (Math.min(Math.abs(right - jv[e]), Math.abs(left - jv[e])) <= bound) {
+              kinks++;
+              continue;
+            }
+            const err = Math.abs((fp[e] - fm[e]) / (2 * eps) - jv[e]);
+            if (!(err <= worst)) {
+              worst = err;
+              worstAt = e;
+            }
+          }
+        }
+        expect(worst)
+            .withContext(`finite differences, output ${i}: worst element ${worstAt} (J·v ${jv[worstAt]}, central ` +
+                         `${(fp[worstAt] - fm[worstAt]) / (2 * eps)}); ${kinks} element(s) next to a kink ` +
+                         'matched a one-sided derivative')
+            .toBeLessThanOrEqual(bound);
       });
     }
 

@@ -9,7 +9,7 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import {isTracing, jvp, KernelObserver, seedTangent, tangentOf, withTangents} from '../../src/autodiff';
 import {exactCustomGrad} from '../../src/autodiff/exact_custom_grad';
 import {ValueError} from '../../src/errors';
-import {checkJvp, describeBackends, expectClose, maxAbs, maxAbsDiff, randn, values, withSeed} from '../util';
+import {checkJvp, describeBackends, expectClose, maxAbs, maxAbsDiff, randn, values} from '../util';
 
 // tslint:disable-next-line:no-any
 type CustomGradFn = any;
@@ -58,7 +58,7 @@ describeBackends('customGrad in forward mode', () => {
   beforeEach(() => before = tf.memory().numTensors);
   afterEach(() => expect(tf.memory().numTensors).withContext('tensor leak').toBe(before));
 
-  it('a straight-through estimator passes the tangent through, as backprop does', () => withSeed(7100, () => {
+  it('a straight-through estimator passes the tangent through, as backprop does', () => {
     tf.tidy(() => {
       const x = tf.tensor1d([0.2, 1.7, -2.4]);
       const {value, tangent} = jvp(ste, [x], [tf.fill([3], 3)]);
@@ -73,9 +73,9 @@ describeBackends('customGrad in forward mode', () => {
     const p = randn([2, 3], 3);
     checkJvp(ste, [p], {skipFd: true, batchShape: [2, 2]});
     p.dispose();
-  }));
+  });
 
-  it('a gradient-reversal op flips the tangent, as backprop does', () => withSeed(7200, () => {
+  it('a gradient-reversal op flips the tangent, as backprop does', () => {
     tf.tidy(() => {
       const x = tf.tensor1d([1, 2]);
       const {value, tangent} = jvp(a => tf.sum(reverseGrad(a)), [x], [tf.tensor1d([4, 6])]);
@@ -87,9 +87,9 @@ describeBackends('customGrad in forward mode', () => {
     const p = randn([4]);
     checkJvp(a => tf.square(reverseGrad(a)), [p], {skipFd: true});
     p.dispose();
-  }));
+  });
 
-  it('a smooth forward with a scaled custom gradient gets the scaled tangent', () => withSeed(7300, () => {
+  it('a smooth forward with a scaled custom gradient gets the scaled tangent', () => {
     tf.tidy(() => {
       const x = randn([5]), v = randn([5]);
       const vjpMode = jvp(halfGradTanh, [x], [v]).tangent;
@@ -101,10 +101,10 @@ describeBackends('customGrad in forward mode', () => {
     const p = randn([3, 2]);
     checkJvp(a => tf.sum(tf.mul(halfGradTanh(a), a)), [p], {skipFd: true});
     p.dispose();
-  }));
+  });
 
   it('handles several inputs, inputs without tangents, and agrees with finite differences when exact',
-     () => withSeed(7400, () => {
+     () => {
        const a = randn([4, 3]), b = randn([3]), b2 = randn([4, 3]);
        // Exact custom gradient: adjoint identity, finite differences, batched tangents.
        checkJvp(twoInputs, [a, b]);
@@ -124,9 +124,9 @@ describeBackends('customGrad in forward mode', () => {
          expectClose(onlyB, tf.mul(3, tf.mul(a, tb)), 1e-5, 1e-6);
        });
        tf.dispose([a, b, b2]);
-     }));
+     });
 
-  it('batched tangents: each direction equals its own unbatched JVP', () => withSeed(7500, () => {
+  it('batched tangents: each direction equals its own unbatched JVP', () => {
     tf.tidy(() => {
       const a = randn([2, 3]), b = randn([2, 3]);
       const ta = randn([2, 2, 2, 3]), tb = randn([2, 2, 2, 3]);
@@ -140,9 +140,9 @@ describeBackends('customGrad in forward mode', () => {
         expectClose(tf.gather(flat, k), single, 1e-5, 1e-6, `direction ${k}`);
       }
     });
-  }));
+  });
 
-  it('{customGrad: \'forward\'} gives the derivative of the forward function', () => withSeed(7600, () => {
+  it('{customGrad: \'forward\'} gives the derivative of the forward function', () => {
     tf.tidy(() => {
       const x = tf.tensor1d([0.2, 1.7, -2.4]), v = tf.fill([3], 3);
       expect(Array.from(values(jvp(ste, [x], [v], {customGrad: 'forward'}).tangent))).toEqual([0, 0, 0]);
@@ -160,7 +160,7 @@ describeBackends('customGrad in forward mode', () => {
                                twoInputsSurrogate(tf.sub(a, tf.mul(ta, eps)), tf.sub(b, tf.mul(tb, eps)))), 2 * eps);
       expect(maxAbsDiff(fd, t)).toBeLessThanOrEqual(1e-3 + 1e-2 * maxAbs(t));
     });
-  }));
+  });
 
   it('rejects an unknown customGrad mode', () => {
     const x = tf.scalar(1);
@@ -169,7 +169,7 @@ describeBackends('customGrad in forward mode', () => {
     x.dispose();
   });
 
-  it('keeps tfjs\'s own customGrad ops traced inline: the observer sees fused kernels', () => withSeed(7700, () => {
+  it('keeps tfjs\'s own customGrad ops traced inline: the observer sees fused kernels', () => {
     tf.tidy(() => {
       const x = randn([3, 4]), w = randn([4, 2]), b = randn([2]), labels = tf.oneHot(tf.tensor1d([0, 1, 1], 'int32'), 2);
       const seen: string[] = [];
@@ -189,7 +189,7 @@ describeBackends('customGrad in forward mode', () => {
       const expected = tf.sum(tf.mul(tf.grad(f)(w), v));
       expectClose(t, expected, 1e-4, 1e-6);
     });
-  }));
+  });
 
   // Each of tfjs's own customGrad ops is traced through its kernels (the observer sees the kernel
   // named here, which it could not if the op went the VJP way), with the same tangent in both modes.
@@ -213,8 +213,8 @@ describeBackends('customGrad in forward mode', () => {
     ['logSoftmax', tf.Max, () => a => tf.logSoftmax(tf.reshape(a, [2, 4]))],
     ['logSigmoid', tf.Softplus, () => a => tf.logSigmoid(a)],
   ];
-  tfjsOps.forEach(([name, kernel, make], i) => {
-    it(`traces tfjs's ${name} (a customGrad op with an exact gradient) through its kernels`, () => withSeed(8000 + 10 * i, () => {
+  tfjsOps.forEach(([name, kernel, make]) => {
+    it(`traces tfjs's ${name} (a customGrad op with an exact gradient) through its kernels`, () => {
       tf.tidy(() => {
         const f = make();
         const x = randn([8]), v = randn([8]);
@@ -226,10 +226,10 @@ describeBackends('customGrad in forward mode', () => {
         expect(seen).toContain(kernel);
         expectClose(byVjpMode, jvp(f, [x], [v], {customGrad: 'forward'}).tangent, 1e-6, 1e-7);
       });
-    }));
+    });
   });
 
-  it('a user customGrad op is opaque to the observer in vjp mode, traced in forward mode', () => withSeed(7800, () => {
+  it('a user customGrad op is opaque to the observer in vjp mode, traced in forward mode', () => {
     tf.tidy(() => {
       const x = randn([3]);
       for (const mode of ['vjp', 'forward'] as const) {
@@ -241,10 +241,10 @@ describeBackends('customGrad in forward mode', () => {
         expect(seen.includes(tf.Tanh)).withContext(mode).toBe(mode === 'forward');
       }
     });
-  }));
+  });
 
   it('follows the custom gradient while a tape records, and the tape still gets the custom gradient',
-     () => withSeed(7900, () => {
+     () => {
        tf.tidy(() => {
          const x = randn([4]), u = randn([4]), v = randn([4]);
          let t: Tensor|null = null;
@@ -260,9 +260,9 @@ describeBackends('customGrad in forward mode', () => {
          expectClose(t!, tf.neg(v));      // and the tangent follows it
          t!.dispose();
        });
-     }));
+     });
 
-  it('passes the engine\'s IS_TEST leak check (tensors saved by the forward, taped VJP)', () => withSeed(8100, () => {
+  it('passes the engine\'s IS_TEST leak check (tensors saved by the forward, taped VJP)', () => {
     tf.tidy(() => {
       const a = randn([3, 2]), b = randn([3, 2]), ta = randn([2, 3, 2]), tb = randn([2, 3, 2]);
       const f = (x: Tensor, y: Tensor) => tf.sum(halfGradTanh(twoInputsSurrogate(x, ste(y))));
@@ -277,7 +277,7 @@ describeBackends('customGrad in forward mode', () => {
       }
       expectClose(tangent, expected, 0, 0);
     });
-  }));
+  });
 
   it('an error inside the user\'s gradFunc is reported and restores the engine', () => {
     const failing = tf.customGrad(((x: Tensor) => ({

@@ -32,7 +32,6 @@ describeBackends('jvp API', () => {
     expectClose(tangent[0], tf.add(tf.mul(ta, b), tf.mul(a, tb)));  // product rule
     expectClose(tangent[1], tf.add(ta, tb));
     tf.dispose([a, b, ta, tb, ...value, ...tangent]);
-    tf.disposeVariables();
   });
 
   tidyIt('gives a zero tangent to an output that does not depend on the primals', () => {
@@ -41,7 +40,6 @@ describeBackends('jvp API', () => {
     expect(tangent.shape).toEqual([4]);
     expect(Array.from(values(tangent))).toEqual([0, 0, 0, 0]);
     tf.dispose([x, c, tangent]);
-    tf.disposeVariables();
   });
 
   tidyIt('identity: the output tangent is a copy of the input tangent, not an alias', () => {
@@ -74,7 +72,6 @@ describeBackends('jvp API', () => {
       tf.dispose([single.value, single.tangent]);
     }
     tf.dispose([w, x, dirs, tangent, flat, tflat]);
-    tf.disposeVariables();
   });
 
   tidyIt('validates its arguments', () => {
@@ -86,7 +83,6 @@ describeBackends('jvp API', () => {
         .toThrowError(ValueError, /same leading batch axes/);
     expect(() => jvp(() => 3 as unknown as tf.Tensor, [x], [tf.zeros([2])])).toThrowError(ValueError, /must return a Tensor/);
     tf.dispose(x);
-    tf.disposeVariables();
   });
 
   tidyIt('rejects nesting, async functions and calls outside a trace, and restores the engine', () => {
@@ -98,7 +94,6 @@ describeBackends('jvp API', () => {
     expect(() => withTangents(() => Promise.resolve(1))).toThrowError(TracingError, /Promise/);
     expect(isTracing()).toBe(false);
     tf.dispose(x);
-    tf.disposeVariables();
   });
 
   it('restores the engine and frees every tangent when f throws', () => {
@@ -130,7 +125,6 @@ describeBackends('jvp API', () => {
     });
     expect(values(r)[1]).toBeCloseTo(values(tf.sum(tf.cos(x)))[0], 4);
     tf.dispose([x, r]);
-    tf.disposeVariables();
   });
 
   tidyIt('frees a tangent together with its primal inside the trace', () => {
@@ -156,7 +150,6 @@ describeBackends('jvp API', () => {
     });
     expect(values(r)[0]).toBeCloseTo(30, 4);
     r.dispose();
-    tf.disposeVariables();
   });
 
   tidyIt('seedTangent validates shape and dtype; tangentOf is null for untouched tensors', () => {
@@ -167,7 +160,6 @@ describeBackends('jvp API', () => {
       expect(tangentOf(tf.zeros([2]))).toBeNull();
     }, {batchShape: []});
     expect(() => withTangents(() => 0, {batchShape: [0]})).toThrowError(ValueError, /positive integers/);
-    tf.disposeVariables();
   });
 
   tidyIt('propagates through a customGrad op with an exact custom gradient', () => {
@@ -177,7 +169,6 @@ describeBackends('jvp API', () => {
     const {tangent} = jvp(a => square(a) as tf.Tensor, [x], [v]);
     expectClose(tangent, tf.mul(tf.mul(2, x), v), 1e-5);
     tf.dispose([x, v, tangent]);
-    tf.disposeVariables();
   });
 
   tidyIt('stops tangents and gradients at stopGradient', () => {
@@ -190,7 +181,6 @@ describeBackends('jvp API', () => {
     const {tangent: t2} = jvp(a => stopGradient(tf.exp(a)), [x], [v]);
     expect(Array.from(values(t2))).toEqual([0, 0, 0]);
     tf.dispose([x, v, tangent, g, t2]);
-    tf.disposeVariables();
   });
 
   it('stopGradient rejects non-tensors', () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
-import {checkJvp, CheckJvpOptions, describeBackends, hasKernel, randn, randu, withSeed} from '../../util';
+import {checkJvp, CheckJvpOptions, describeBackends, hasKernel, randn, randu} from '../../util';
 
 /**
  * Distinct values with spacing 0.1, shuffled deterministically and centred on 0: max-pooling windows
@@ -21,12 +21,6 @@ function distinct(shape: number[]): Tensor {
 }
 
 type Pad = 'same'|'valid';
-
-/**
- * Finite-difference step for the specs with kinks (relu, relu6, leakyrelu, prelu): with 1e-3 a few
- * of the ~300 pre-activations fall within a step of a kink and the difference quotient straddles it.
- */
-const FD_EPS_KINK = 1e-4;
 
 describeBackends('JVP rules: conv', backend => {
   const wasm = backend === 'wasm';
@@ -104,50 +98,46 @@ describeBackends('JVP rules: conv', backend => {
     for (const [strides, pad] of [[1, 'same'], [2, 'valid']] as Array<[number, Pad]>) {
       // The specs with kinks are seeded: finite differences fail for a few draws (not for these),
       // and an unseeded spec's draws depend on the specs that ran before it.
-      it(`FusedConv2D ${activation} with bias, stride ${strides} ${pad}`, () => withSeed(
-          53_000 + 100 * activations.indexOf(activation) + 10 * strides, () => {
+      it(`FusedConv2D ${activation} with bias, stride ${strides} ${pad}`, () => {
         // Filter scaled so that pre-activations are O(1): few land near the kinks at 0 and 6.
         const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 4], 0.3), b = randn([4], 0.5);
         checkJvp((a, f, c) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D,
                                                bias: c, strides, pad, activation, leakyreluAlpha: 0.1}),
-                 [x, w, b], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+                 [x, w, b], {skipAdjoint: wasm});
         tf.dispose([x, w, b]);
-      }));
+      });
     }
   }
 
-  it('FusedConv2D prelu', () => withSeed(55_000, () => {
+  it('FusedConv2D prelu', () => {
     const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 4], 0.3), b = randn([4], 0.5);
     const alpha = randn([4], 0.3);
     checkJvp((a, f, c, p) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, bias: c,
                                               strides: 1, pad: 'same', activation: 'prelu',
                                               preluActivationWeights: p}),
-             [x, w, b, alpha], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+             [x, w, b, alpha], {skipAdjoint: wasm});
     tf.dispose([x, w, b, alpha]);
-  }));
+  });
 
   for (const [label, wrt] of [['x', [0]], ['filter', [1]], ['bias', [2]], ['prelu weights', [3]]] as
        Array<[string, number[]]>) {
-    it(`FusedConv2D prelu, tangent on ${label} only`, () => withSeed(55_100 + 10 * wrt[0], () => {
+    it(`FusedConv2D prelu, tangent on ${label} only`, () => {
       const x = randn([1, 5, 5, 2]), w = randn([3, 3, 2, 3], 0.3), b = randn([3], 0.5);
       const alpha = randn([3], 0.3);
       checkJvp((a, f, c, p) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, bias: c,
                                                 strides: 2, pad: 'same', activation: 'prelu',
                                                 preluActivationWeights: p}),
-               [x, w, b, alpha], {wrt, fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: noFilterGradOnWasm(wrt)});
+               [x, w, b, alpha], {wrt, skipAdjoint: noFilterGradOnWasm(wrt)});
       tf.dispose([x, w, b, alpha]);
-    }));
+    });
   }
 
   it('FusedConv2D relu without bias, dilation 2', () => {
-    // finite differences next to ReLU kinks: points checked to keep clear of them
-    withSeed(52_000, () => {
-      const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 2], 0.3);
-      checkJvp((a, f) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1,
-                                          pad: 'same', dilations: 2, activation: 'relu'}),
-               [x, w], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: true});  // no dilated gradient in tfjs
-      tf.dispose([x, w]);
-    });
+    const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 2], 0.3);
+    checkJvp((a, f) => tf.fused.conv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1,
+                                        pad: 'same', dilations: 2, activation: 'relu'}),
+             [x, w], {skipAdjoint: true});  // no dilated gradient in tfjs
+    tf.dispose([x, w]);
   });
 
   // --- DepthwiseConv2dNative / FusedDepthwiseConv2D ------------------------------------------------
@@ -172,27 +162,27 @@ describeBackends('JVP rules: conv', backend => {
   const depthwiseActivations = ['linear', 'relu', 'sigmoid', 'leakyrelu'] as const;
   for (const activation of depthwiseActivations) {
     // Seeded: with the kinks, finite differences fail for a few draws; not for these.
-    it(`FusedDepthwiseConv2D ${activation} with bias`, () => withSeed(54_000 + 100 * depthwiseActivations.indexOf(activation), () => {
+    it(`FusedDepthwiseConv2D ${activation} with bias`, () => {
       const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 2], 0.4), b = randn([6], 0.5);
       checkJvp((a, f, c) => tf.fused.depthwiseConv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D,
                                                       bias: c, strides: 2, pad: 'same', activation,
                                                       // tfjs-backend-cpu's fused depthwise leakyrelu
                                                       // yields NaN when leakyreluAlpha is undefined.
                                                       leakyreluAlpha: 0.1}),
-               [x, w, b], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+               [x, w, b], {skipAdjoint: wasm});
       tf.dispose([x, w, b]);
-    }));
+    });
   }
 
-  it('FusedDepthwiseConv2D prelu', () => withSeed(55_200, () => {
+  it('FusedDepthwiseConv2D prelu', () => {
     const x = randn([1, 5, 5, 2]), w = randn([3, 3, 2, 2], 0.4), b = randn([4], 0.5);
     const alpha = randn([4], 0.3);
     checkJvp((a, f, c, p) => tf.fused.depthwiseConv2d({x: a as tf.Tensor4D, filter: f as tf.Tensor4D,
                                                        bias: c, strides: 1, pad: 'same',
                                                        activation: 'prelu', preluActivationWeights: p}),
-             [x, w, b, alpha], {fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm});
+             [x, w, b, alpha], {skipAdjoint: wasm});
     tf.dispose([x, w, b, alpha]);
-  }));
+  });
 
   it('SeparableConv2D (through tf.separableConv2d)', () => {
     const x = randn([2, 6, 6, 3]), dw = randn([3, 3, 3, 2], 0.5), pw = randn([1, 1, 6, 4], 0.5);
@@ -334,14 +324,14 @@ describeBackends('JVP rules: conv', backend => {
     tf.dispose([x, mean, variance]);
   });
 
-  it('FusedBatchNorm in training mode (mean and variance computed from x)', () => withSeed(55_300, () => {
+  it('FusedBatchNorm in training mode (mean and variance computed from x)', () => {
     const x = randn([4, 3, 3, 2]), offset = randn([2]), scale = randn([2]);
     checkJvp((a, o, s) => {
       const {mean, variance} = tf.moments(a, [0, 1, 2]);
       return tf.batchNorm(a, mean, variance, o, s, 1e-3);
-    }, [x, offset, scale], {fdEps: FD_EPS_KINK, fdRtol: 2e-2});
+    }, [x, offset, scale]);
     tf.dispose([x, offset, scale]);
-  }));
+  });
 
   // --- Resizing --------------------------------------------------------------------------------
   // tfjs's resize gradients ignore halfPixelCenters, and tfjs-backend-cpu's are wrong for
@@ -384,21 +374,18 @@ describeBackends('JVP rules: conv', backend => {
     {x: [1, 6, 6, 2], f: [2, 2, 2], strides: 1, pad: 'same', dilations: 2},
     {x: [2, 5, 4, 1], f: [2, 2, 1], strides: 2, pad: 'same', dilations: 1},
   ];
-  dilationCases.forEach((c, n) => {
+  dilationCases.forEach(c => {
     for (const wrt of [[0, 1], [0], [1]]) {
       it(`Dilation2D [${c.x}] filter [${c.f}] stride ${c.strides} ${c.pad} dilation ${c.dilations}, ` +
          `tangents on ${wrt.map(i => ['x', 'filter'][i]).join('+')}`, () => {
         pendingWithout(tf.Dilation2D);
-        withSeed(6200 + 10 * n + wrt.length + wrt[0], () => {
-          // tfjs-backend-wasm 4.22's Dilation2D starts its max at FLT_MIN (a window whose max is
-          // negative gives 1.2e-38): shift x there so that every max is positive.
-          const x = tf.tidy(() => tf.add(randn(c.x), wasm ? 6 : 0)), f = randn(c.f, 0.5);
-          // Max-plus is piecewise linear: a small step keeps every window's argmax.
-          checkJvp((a, b) => tf.dilation2d(a as tf.Tensor4D, b as tf.Tensor3D, c.strides, c.pad, c.dilations),
-                   [x, f], {wrt, fdEps: FD_EPS_KINK,
-                            skipAdjoint: !hasKernel(tf.Dilation2DBackpropInput) || !hasKernel(tf.Dilation2DBackpropFilter)});
-          tf.dispose([x, f]);
-        });
+        // tfjs-backend-wasm 4.22's Dilation2D starts its max at FLT_MIN (a window whose max is
+        // negative gives 1.2e-38): shift x there so that every max is positive. Max-plus is
+        // piecewise linear: where a step changes a window's argmax, checkJvp's one-sided fallback applies.
+        const x = tf.tidy(() => tf.add(randn(c.x), wasm ? 6 : 0)), f = randn(c.f, 0.5);
+        checkJvp((a, b) => tf.dilation2d(a as tf.Tensor4D, b as tf.Tensor3D, c.strides, c.pad, c.dilations),
+                 [x, f], {wrt, skipAdjoint: !hasKernel(tf.Dilation2DBackpropInput) || !hasKernel(tf.Dilation2DBackpropFilter)});
+        tf.dispose([x, f]);
       });
     }
   });
@@ -413,12 +400,10 @@ describeBackends('JVP rules: conv', backend => {
   for (const c of lrnCases) {
     it(`LRN [${c.x}] depthRadius ${c.depthRadius} bias ${c.bias} alpha ${c.alpha} beta ${c.beta}`, () => {
       pendingWithout(tf.LRN);
-      withSeed(6100 + c.depthRadius, () => {
-        const x = randn(c.x);
-        checkJvp(a => tf.localResponseNormalization(a as tf.Tensor4D, c.depthRadius, c.bias, c.alpha, c.beta),
-                 [x], {skipAdjoint: !hasKernel(tf.LRNGrad)});
-        tf.dispose(x);
-      });
+      const x = randn(c.x);
+      checkJvp(a => tf.localResponseNormalization(a as tf.Tensor4D, c.depthRadius, c.bias, c.alpha, c.beta),
+               [x], {skipAdjoint: !hasKernel(tf.LRNGrad)});
+      tf.dispose(x);
     });
   }
 
@@ -428,14 +413,14 @@ describeBackends('JVP rules: conv', backend => {
     tf.dispose(x);
   });
 
-  it('a conv block: conv2d → batchNorm → relu → maxPool → avgPool', () => withSeed(55_400, () => {
+  it('a conv block: conv2d → batchNorm → relu → maxPool → avgPool', () => {
     const x = randn([2, 6, 6, 2]), w = randn([3, 3, 2, 3], 0.5);
     const m = randn([3]), v = randu([3], 0.5, 2), o = randn([3]), s = randn([3]);
-    const opts: CheckJvpOptions = {wrt: [0, 1], fdEps: FD_EPS_KINK, fdRtol: 2e-2, skipAdjoint: wasm};
+    const opts: CheckJvpOptions = {wrt: [0, 1], skipAdjoint: wasm};
     checkJvp((a, f, mm, vv, oo, ss) => {
       const y = tf.relu(tf.batchNorm(tf.conv2d(a as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'), mm, vv, oo, ss));
       return tf.avgPool(tf.maxPool(y as tf.Tensor4D, 2, 2, 'valid'), 2, 1, 'valid');
     }, [x, w, m, v, o, s], opts);
     tf.dispose([x, w, m, v, o, s]);
-  }));
+  });
 });

@@ -152,9 +152,8 @@ describeBackends('JVP rules: reductions', () => {
     checkJvp(a => tf.norm(a, 'euclidean', 1), [x]);
     checkJvp(a => tf.norm(a, 'euclidean', 0, true), [x]);
     checkJvp(a => tf.norm(a, 1, 1), [x]);
-    // max-norm: a near-tie in a row's max |x| within ε·v would flip the maximiser between the two
-    // finite-difference evaluations; a small ε keeps them on one side.
-    checkJvp(a => tf.norm(a, Infinity, 1), [x], {fdEps: 1e-4, fdAtol: 2e-3});
+    // max-norm: a near-tie in a row's max |x| within ε·v is a kink, which checkJvp checks one-sided.
+    checkJvp(a => tf.norm(a, Infinity, 1), [x]);
     tf.dispose(x);
   });
 
