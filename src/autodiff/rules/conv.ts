@@ -226,15 +226,14 @@ function channelWindowSum(z: Tensor, depthRadius: number): Tensor {
   if (r <= 0) {
     return z;
   }
-  const padded = tf.pad(z, [...new Array(z.rank - 1).fill([0, 0]), [r, r]]);
-  const begin = new Array(z.rank).fill(0);
-  const size = [...z.shape.slice(0, -1), c];
-  let acc = tf.slice(padded, begin, size);
+  // On a [rows, c] view: webgl's PadV2 shader fails to compile for some rank-5 shapes (batched tangents).
+  const rows = z.size / c;
+  const padded = tf.pad(tf.reshape(z, [rows, c]), [[0, 0], [r, r]]);
+  let acc = tf.slice(padded, [0, 0], [rows, c]);
   for (let k = 1; k <= 2 * r; k++) {
-    begin[z.rank - 1] = k;
-    acc = tf.add(acc, tf.slice(padded, begin, size));
+    acc = tf.add(acc, tf.slice(padded, [0, k], [rows, c]));
   }
-  return acc;
+  return tf.reshape(acc, z.shape);
 }
 
 /**

@@ -85,9 +85,9 @@ describe('tfjs-fg --threads', () => {
 
   it('is a usage error (exit 2, one line) beyond the pool size or off wasm', async () => {
     for (const [args, message] of [
-      [['--threads', '9'], '--threads must be an integer from 1 to 8'],
+      [['--threads', '9'], "argument '9' is invalid. expected an integer in [1, 8]"],
       [['--threads', '2', '--backend', 'cpu'], '--threads applies to the wasm backend only'],
-      [['--threads', '0'], 'expected a positive integer'],
+      [['--threads', '0'], "argument '0' is invalid. expected an integer in [1, 8]"],
     ] as Array<[string[], string]>) {
       const io = bufferIo();
       const code = await run(['train', '--out', path.join(dir, 'run'), '--data-dir', dir, ...args], io);
