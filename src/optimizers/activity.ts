@@ -273,14 +273,18 @@ export class ModelAttachment {
           'attached; attach it again (optimizer.attach(model)).');
     }
     const originalLosses = lossFunctions.slice();
-    const originalCalls = this.tapePausedLayers.map(layer => ({layer, own: Object.prototype.hasOwnProperty.call(layer, 'call'), call: layer.call}));
+    const paused = new Set(this.tapePausedLayers);
+    const originalCalls = this.model.layers.map(layer => ({layer, own: Object.prototype.hasOwnProperty.call(layer, 'call'), call: layer.call}));
     this.running = true;
     try {
       originalLosses.forEach((fn, i) => {
         lossFunctions[i] = (yTrue: Tensor, yPred: Tensor) => this.record(i, fn(yTrue, yPred));
       });
       for (const {layer, call} of originalCalls) {
-        layer.call = (inputs, kwargs) => withTapePaused(() => call.call(layer, inputs, kwargs));
+        layer.call = (inputs, kwargs) => {
+          checkNotEmpty(layer, inputs);
+          return paused.has(layer) ? withTapePaused(() => call.call(layer, inputs, kwargs)) : call.call(layer, inputs, kwargs);
+        };
       }
       return fn();
     } finally {
@@ -719,5 +723,18 @@ export class ActivityStep implements LocalStepListener {
       r?.localTangents?.dispose();
     }
     this.attachment.records = [];
+  }
+}
+
+/**
+ * Per-example credit needs examples: a ValueError before a layer runs on an empty batch (some
+ * backends fail on empty tensors inside the forward pass, with messages that do not say why).
+ */
+function checkNotEmpty(layer: tfl.layers.Layer, inputs: Tensor|Tensor[]): void {
+  const first = Array.isArray(inputs) ? inputs[0] : inputs;
+  if (first != null && first.rank > 0 && first.shape[0] === 0) {
+    throw new ValueError(
+        `forwardGradient: the batch has 0 examples (the input of layer '${layer.name}' is empty); ` +
+        `per-example credit needs at least one. Check the data and the batch size.`);
   }
 }
