@@ -305,6 +305,26 @@ if (!WASM_PRESENT) {
       }
     });
 
+    it('Identity: a clone shares the buffer, values and lifetimes stay independent, no buffer leaks', async () => {
+      await tf.setBackend('wasm');
+      const tensors = tf.memory().numTensors, buffers = tf.backend().numDataIds();
+      const x = tf.tensor2d([[1, -2, 3], [4, 5, -6]]);
+      const c = x.clone();
+      expect(tf.backend().numDataIds()).withContext('the clone is not a new buffer').toBe(buffers + 1);
+      x.dispose();
+      expect(Array.from(c.dataSync())).withContext('clone after its source is disposed').toEqual([1, -2, 3, 4, 5, -6]);
+      const v = tf.variable(c);
+      tf.tidy(() => v.assign(tf.zerosLike(v)));
+      expect(Array.from(c.dataSync())).withContext('clone after a variable made from it is assigned').toEqual([1, -2, 3, 4, 5, -6]);
+      tf.tidy(() => {
+        expect(Array.from(tf.clone(tf.greater(c, 0)).dataSync())).toEqual([1, 0, 1, 1, 1, 0]);
+        expect(tf.clone(tf.scalar('s')).dataSync()[0]).toBe('s' as unknown as number);
+      });
+      tf.dispose([c, v]);
+      expect(tf.memory().numTensors).withContext('tensors leaked').toBe(tensors);
+      expect(tf.backend().numDataIds()).withContext('wasm buffers leaked').toBe(buffers);
+    });
+
     it('installing twice is harmless; uninstall restores the stock kernels', async () => {
       await tf.setBackend('wasm');
       installWasmKernels();
