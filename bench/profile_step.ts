@@ -30,7 +30,7 @@ const USAGE = `usage: node build/bench/profile_step.js [options]
   --top N         kernel names listed, by total time (default 15)
   --mmfix on|off  wasm only: explicit-transpose BatchMatMul (default on)
   --reps N        profiled steps; times are medians over them (default 1)
-  --detail NAMES  comma-separated kernel names also listed per input shapes (default none)
+  --detail NAMES  comma-separated kernel names also listed per input → output shapes (default none)
   --help`;
 
 interface Options {
@@ -185,13 +185,13 @@ async function main(): Promise<void> {
   for (const name of o.detail) {
     const byShape = new Map<string, {count: number, ms: number}>();
     for (const k of kernels.filter(k => k.name === name)) {
-      const key = k.inputShapes.map(s => `[${s}]`).join(' ');
+      const key = `${k.inputShapes.map(s => `[${s}]`).join(' ')} → ${k.outputShapes.map(s => `[${s}]`).join(' ')}`;
       const e = byShape.get(key) ?? {count: 0, ms: 0};
       e.count++;
       e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
       byShape.set(key, e);
     }
-    console.log(`## ${name} by input shapes`);
+    console.log(`## ${name} by input → output shapes`);
     for (const [key, e] of [...byShape.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, o.top)) {
       console.log(`  ${String(e.count).padStart(5)}  ${e.ms.toFixed(1).padStart(8)} ms  ${key}`);
     }

@@ -52,6 +52,14 @@ function isIdentityTranspose(k: KernelInvocationInfo): boolean {
   return k.kernelName === tf.Transpose && perm != null && perm.every((p, i) => p === i);
 }
 
+/**
+ * The mean over the leading axis of directions [K, ...]: with one direction the tensor itself,
+ * without a kernel (the mean of one value is that value, bit for bit).
+ */
+function meanOverDirections(t: Tensor): Tensor {
+  return t.shape[0] === 1 ? tf.reshape(t, t.shape.slice(1)) : tf.mean(t, 0);
+}
+
 /** 1 where the ReLU (or ReLU6) output `y` has a non-zero derivative, else 0. */
 function reluActiveMask(y: Tensor, kind: 'relu'|'relu6'): Tensor {
   return tf.tidy(() => kind === 'relu' ? tf.step(y) : tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32')));
@@ -598,7 +606,7 @@ export class ActivityStep implements LocalStepListener {
       const zSize = site.zShape.reduce((a, b) => a * b, 1);
       // ĝ_z = mean over directions of d_n · u (broadcast over the example's positions and units)
       const u = tf.reshape(site.noise, [k, n, zSize / n]);
-      let gz = tf.reshape(tf.mean(tf.mul(tf.reshape(d, [k, n, 1]), u), 0), site.zShape);
+      let gz = tf.reshape(meanOverDirections(tf.mul(tf.reshape(d, [k, n, 1]), u)), site.zShape);
       if (site.mask != null) {
         gz = tf.mul(gz, site.mask);
       }
@@ -648,7 +656,7 @@ export class ActivityStep implements LocalStepListener {
             `'${site.decl.layerName}' has ${n} (views of an example need a loss with per-row tangents).`);
       }
       const u = tf.reshape(site.noise, [k, n, size / n]);
-      return tf.reshape(tf.mean(tf.mul(tf.reshape(perRow, [k, n, 1]), u), 0), z);
+      return tf.reshape(meanOverDirections(tf.mul(tf.reshape(perRow, [k, n, 1]), u)), z);
     }
     const [p, g] = d.local.shape.slice(2) as number[];
     const layout: ActivityLayout = site.decl.layout;
@@ -660,11 +668,12 @@ export class ActivityStep implements LocalStepListener {
           `Give the block and its head the same groups.`);
     }
     if (layout === 'channels') {
-      const u = tf.reshape(site.noise, [k, n, p, g, size / (n * p * g)]);
-      return tf.reshape(tf.mean(tf.mul(tf.reshape(d.local, [k, n, p, g, 1]), u), 0), z);
+      // rank-3 views (wasm's broadcasting kernels are per-element index loops, slower at rank 5)
+      const u = tf.reshape(site.noise, [k, n * p * g, size / (n * p * g)]);
+      return tf.reshape(meanOverDirections(tf.mul(tf.reshape(d.local, [k, n * p * g, 1]), u)), z);
     }
-    const u = tf.reshape(site.noise, [k, n, size / (n * p), p]);
-    return tf.reshape(tf.mean(tf.mul(tf.reshape(tf.sum(d.local, -1), [k, n, 1, p]), u), 0), z);
+    const u = tf.reshape(site.noise, [k * n, size / (n * p), p]);
+    return tf.reshape(meanOverDirections(tf.reshape(tf.mul(tf.reshape(tf.sum(d.local, -1), [k * n, 1, p]), u), [k, -1])), z);
   }
 
   /**

@@ -140,6 +140,27 @@ if (!WASM_PRESENT) {
       }
     });
 
+    it('BatchMatMul / _FusedMatMul run per matrix (≥ 16·32·32 multiply-adds each): batches, broadcasts, ' +
+       'transposes, bias and activations match cpu', async () => {
+      const [m, k, n] = [40, 33, 24];  // m·k·n = 31680
+      const cases: Array<[number[], number[]]> = [
+        [[4], [4]], [[2, 3], [2, 3]], [[1], [3]], [[3], [1]], [[2, 2], []], [[], [3]], [[1, 3], [3]],
+      ];
+      for (const [i, [batchA, batchB]] of cases.entries()) {
+        for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]]) {
+          const a = () => normal(tA ? [...batchA, k, m] : [...batchA, m, k], 10 + i);
+          const b = () => normal(tB ? [...batchB, n, k] : [...batchB, k, n], 20 + i);
+          await expectMatchesCpu(() => tf.matMul(a(), b(), tA, tB), `matMul ${batchA}|${batchB} tA=${tA} tB=${tB}`);
+          const activation = (['linear', 'relu', 'prelu', 'elu'] as const)[i % 4];
+          await expectMatchesCpu(() => tf.fused.matMul({
+            a: a(), b: b(), transposeA: tA, transposeB: tB, activation,
+            bias: i % 3 === 2 ? undefined : normal(i % 3 === 0 ? [n] : [m, n], 30 + i),
+            preluActivationWeights: activation === 'prelu' ? normal([n], 40 + i) : undefined,
+          }), `fused.matMul ${batchA}|${batchB} tA=${tA} tB=${tB} ${activation}`);
+        }
+      }
+    });
+
     it('Conv2DBackpropFilter / Input: random shapes, strides, paddings, batch sizes, NHWC and NCHW match cpu', async () => {
       const r = prng(3);
       for (let t = 0; t < 14; t++) {
@@ -262,6 +283,46 @@ if (!WASM_PRESENT) {
         const y = f(x);
         return [y, tf.grad((a: Tensor) => tf.sum(tf.mul(f(a), dyOf(y, 8))))(x)];
       }, 'grad maxPool', 1e-6);
+    });
+
+    it('Tile: random shapes and reps (incl. a broadcast scalar, zero sizes), float32 / int32 / bool, ' +
+       'and tf.where with a scalar condition equal cpu exactly', async () => {
+      const r = prng(7);
+      const cases: Array<[number[], number[]]> = [[[], []], [[1], [5]], [[1, 1], [78, 51]], [[3, 0], [2, 2]], [[2, 3], [1, 1]]];
+      for (let t = 0; t < 14; t++) {
+        const rank = int(r, 1, 5);
+        cases.push([Array.from({length: rank}, () => int(r, 1, 4)), Array.from({length: rank}, () => int(r, 1, 3))]);
+      }
+      for (const [shape, reps] of cases) {
+        for (const dtype of ['float32', 'int32', 'bool'] as const) {
+          const x = () => dtype === 'float32' ? normal(shape, 3) :
+              dtype === 'int32' ? tf.cast(tf.mul(normal(shape, 4), 100), 'int32') : tf.greater(normal(shape, 5), 0);
+          await expectMatchesCpu(() => tf.cast(tf.tile(x(), reps), 'float32'), `tile ${dtype} ${shape} × ${reps}`, 0);
+        }
+      }
+      for (const ok of [true, false]) {
+        await expectMatchesCpu(() => tf.where(tf.scalar(ok), normal([30, 17], 1), normal([30, 17], 2)), `where(${ok})`, 0);
+      }
+    });
+
+    it('Identity: a clone shares the buffer, values and lifetimes stay independent, no buffer leaks', async () => {
+      await tf.setBackend('wasm');
+      const tensors = tf.memory().numTensors, buffers = tf.backend().numDataIds();
+      const x = tf.tensor2d([[1, -2, 3], [4, 5, -6]]);
+      const c = x.clone();
+      expect(tf.backend().numDataIds()).withContext('the clone is not a new buffer').toBe(buffers + 1);
+      x.dispose();
+      expect(Array.from(c.dataSync())).withContext('clone after its source is disposed').toEqual([1, -2, 3, 4, 5, -6]);
+      const v = tf.variable(c);
+      tf.tidy(() => v.assign(tf.zerosLike(v)));
+      expect(Array.from(c.dataSync())).withContext('clone after a variable made from it is assigned').toEqual([1, -2, 3, 4, 5, -6]);
+      tf.tidy(() => {
+        expect(Array.from(tf.clone(tf.greater(c, 0)).dataSync())).toEqual([1, 0, 1, 1, 1, 0]);
+        expect(tf.clone(tf.scalar('s')).dataSync()[0]).toBe('s' as unknown as number);
+      });
+      tf.dispose([c, v]);
+      expect(tf.memory().numTensors).withContext('tensors leaked').toBe(tensors);
+      expect(tf.backend().numDataIds()).withContext('wasm buffers leaked').toBe(buffers);
     });
 
     it('installing twice is harmless; uninstall restores the stock kernels', async () => {

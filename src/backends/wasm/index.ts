@@ -9,9 +9,12 @@
  * - `Conv2DBackpropFilter`, `DepthwiseConv2dNativeBackpropInput`,
  *   `DepthwiseConv2dNativeBackpropFilter`: composed from wasm kernels (added);
  * - `MaxPoolGrad`: composed from wasm kernels, with the cpu backend's semantics (replaced);
- * - `Conv2DBackpropInput`: per-tap XNNPACK matmuls, ~4× faster than the stock kernel (replaced).
+ * - `Conv2DBackpropInput`: per-tap XNNPACK matmuls, ~4× faster than the stock kernel (replaced);
+ * - `Tile`: block copies, what `tf.where` / `tf.broadcastTo` of a scalar run (~25 ms for a
+ *   [784, 512] output with the stock kernel) (replaced);
+ * - `Identity`: shares the input's buffer instead of copying it, as cpu does (replaced).
  *
- * Each changes results by float rounding at most. Installing is idempotent and harmless when the
+ * Each changes results by float rounding at most (Tile: none). Installing is idempotent and harmless when the
  * wasm backend is not loaded (nothing is installed then); `uninstallWasmKernels()` restores the
  * stock kernels. The forward-gradient optimizer installs them itself when it first steps on wasm.
  */
@@ -24,7 +27,9 @@ import {conv2DBackpropInputConfig} from './conv2d_backprop_input';
 import {depthwiseConv2DBackpropFilterConfig} from './depthwise_conv2d_backprop_filter';
 import {depthwiseConv2DBackpropInputConfig} from './depthwise_conv2d_backprop_input';
 import {WASM} from './kernel_utils';
+import {identityConfig} from './identity';
 import {maxPoolGradConfig} from './max_pool_grad';
+import {tileConfig} from './tile';
 
 /** Marks kernel functions registered here (recognised across copies of this package). */
 const MARK = Symbol.for('tfjs-forward-gradient.wasmKernel');
@@ -43,6 +48,8 @@ const REPLACEMENTS: Replacement[] = [
   {kernelName: 'DepthwiseConv2dNativeBackpropInput', make: () => depthwiseConv2DBackpropInputConfig},
   {kernelName: 'DepthwiseConv2dNativeBackpropFilter', make: () => depthwiseConv2DBackpropFilterConfig},
   {kernelName: 'MaxPoolGrad', make: () => maxPoolGradConfig},
+  {kernelName: 'Tile', make: () => tileConfig},
+  {kernelName: 'Identity', make: s => identityConfig(s)},
 ];
 
 /** The kernels this module registers for wasm (replaced or added). */

@@ -63,6 +63,16 @@ function heap(backend: KernelBackend): HeapBackend {
   return h as HeapBackend;
 }
 
+/** A new (uninitialised) tensor of `shape` on the wasm heap, for a kernel to write. */
+export function makeOutput(backend: KernelBackend, shape: number[], dtype: DataType): TensorInfo {
+  return heap(backend).makeOutput(shape, dtype);
+}
+
+/** The heap memory of `t` (a view: writing it writes the tensor). */
+export function heapArray(backend: KernelBackend, t: TensorInfo): TypedArray {
+  return heap(backend).typedArrayFromHeap(t);
+}
+
 /** A new zero tensor of `shape` on the wasm heap. */
 export function zeros(backend: KernelBackend, shape: number[], dtype: DataType = 'float32'): TensorInfo {
   const out = heap(backend).makeOutput(shape, dtype);
