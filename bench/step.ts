@@ -32,8 +32,8 @@ require('@tensorflow/tfjs-backend-wasm');
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-const MODEL_NAMES = ['mlp', 'mixer'] as const;
-type ModelName = typeof MODEL_NAMES[number];  // the cnn is left out: wasm cannot backprop convs
+const MODEL_NAMES = ['mlp', 'cnn', 'mixer'] as const;
+type ModelName = typeof MODEL_NAMES[number];
 
 const VARIANT_NAMES = ['fgw', 'fga', 'bp', 'sgd'] as const;
 type VariantName = typeof VARIANT_NAMES[number];
@@ -315,6 +315,7 @@ async function main(): Promise<void> {
       continue;
     }
     if (backend === 'wasm') {
+      fg.backends.installWasmKernels();  // the plain-sgd reference too (conv weight gradients, fast transposed matmuls)
       console.log(`wasm: SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, ` +
                   `threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
     }
