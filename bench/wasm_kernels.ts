@@ -78,24 +78,10 @@ function stockVsFixed(f: () => tf.Tensor, reps: number): {stock: number[], fixed
 
 /** A Dense 784→1024 relu → Dense 10 softmax model and one SGD training step on a random batch. */
 function denseStep(batch: number): {step: () => tf.Tensor, dispose: () => void} {
-  const model = tfl.sequential({layers: [
+  return sgdStep(tfl.sequential({layers: [
     tfl.layers.dense({inputShape: [784], units: 1024, activation: 'relu'}),
     tfl.layers.dense({units: 10, activation: 'softmax'}),
-  ]});
-  const optimizer = tf.train.sgd(0.01);
-  const x = tf.randomUniform([batch, 784], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2) as tf.Tensor1D, 10);
-  return {
-    // What model.fit runs per batch (forward, backward, update), synchronously; returns the loss.
-    step: () => optimizer.minimize(
-        () => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true}) as tf.Tensor), true)!,
-    dispose: () => {
-      model.dispose();
-      optimizer.dispose();
-      x.dispose();
-      y.dispose();
-    },
-  };
+  ]}), [batch, 784], 1);
 }
 
 /**
@@ -103,7 +89,7 @@ function denseStep(batch: number): {step: () => tf.Tensor, dispose: () => void} 
  * Flatten, Dense 128 relu, Dense 10 softmax) and one SGD step; stock wasm cannot run it.
  */
 function convStep(batch: number): {step: () => tf.Tensor, dispose: () => void} {
-  const model = tfl.sequential({layers: [
+  return sgdStep(tfl.sequential({layers: [
     tfl.layers.conv2d({inputShape: [28, 28, 1], filters: 32, kernelSize: 3, activation: 'relu'}),
     tfl.layers.maxPooling2d({poolSize: 2}),
     tfl.layers.conv2d({filters: 64, kernelSize: 3, activation: 'relu'}),
@@ -111,11 +97,16 @@ function convStep(batch: number): {step: () => tf.Tensor, dispose: () => void} {
     tfl.layers.flatten(),
     tfl.layers.dense({units: 128, activation: 'relu'}),
     tfl.layers.dense({units: 10, activation: 'softmax'}),
-  ]});
+  ]}), [batch, 28, 28, 1], 3);
+}
+
+/** One SGD step of `model` on seeded random inputs of `xShape` and 10-class labels (seeds `seed`, `seed + 1`). */
+function sgdStep(model: tfl.Sequential, xShape: number[], seed: number): {step: () => tf.Tensor, dispose: () => void} {
   const optimizer = tf.train.sgd(0.01);
-  const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 3);
-  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 4) as tf.Tensor1D, 10);
+  const x = tf.randomUniform(xShape, 0, 1, 'float32', seed);
+  const y = tf.oneHot(tf.randomUniform([xShape[0]], 0, 10, 'int32', seed + 1) as tf.Tensor1D, 10);
   return {
+    // What model.fit runs per batch (forward, backward, update), synchronously; returns the loss.
     step: () => optimizer.minimize(
         () => tf.losses.softmaxCrossEntropy(y, model.apply(x, {training: true}) as tf.Tensor), true)!,
     dispose: () => {
