@@ -30,12 +30,16 @@ function CountsReporter(baseReporterDecorator) {
   baseReporterDecorator(this);
   let passed = 0, failed = 0, skipped = 0;
   let perBackend = {};
+  let specTimes = [];  // [ms, full name]: the slowest are written out, to keep the suite's time in view
+  let suiteSeconds = {};  // top-level suite -> seconds
   const baseOnRunStart = this.onRunStart;
   this.onRunStart = browsers => {
     baseOnRunStart.call(this, browsers);
     passed = failed = skipped = 0;
     perBackend = {};
-    for (const b of BROWSER_BACKENDS) perBackend[b] = {passed: 0, failed: 0, skipped: 0};
+    specTimes = [];
+    suiteSeconds = {};
+    for (const b of BROWSER_BACKENDS) perBackend[b] = {passed: 0, failed: 0, skipped: 0, seconds: 0};
   };
   this.onSpecComplete = (browser, result) => {
     const status = result.skipped || result.pending ? 'skipped' : result.success ? 'passed' : 'failed';
@@ -43,7 +47,11 @@ function CountsReporter(baseReporterDecorator) {
     else if (status === 'failed') failed++;
     else skipped++;
     const b = backendOf(result);
-    (perBackend[b] = perBackend[b] || {passed: 0, failed: 0, skipped: 0})[status]++;
+    const counts = perBackend[b] = perBackend[b] || {passed: 0, failed: 0, skipped: 0, seconds: 0};
+    counts[status]++;
+    counts.seconds += (result.time || 0) / 1000;
+    specTimes.push([result.time || 0, `${result.suite.join(' ')} ${result.description}`]);
+    suiteSeconds[result.suite[0]] = (suiteSeconds[result.suite[0]] || 0) + (result.time || 0) / 1000;
   };
   this.onRunComplete = (browsers, results) => {
     if (results.error || results.disconnected) failed++;  // a load error, or a browser lost mid-run
@@ -58,7 +66,10 @@ function CountsReporter(baseReporterDecorator) {
     const dir = path.join(__dirname, 'build', 'test-results');
     fs.mkdirSync(dir, {recursive: true});
     fs.writeFileSync(path.join(dir, 'browser.json'), JSON.stringify(
-        {passed, failed, skipped, backends: BROWSER_BACKENDS, perBackend, filter: process.env.FG_KARMA_GREP || null}));
+        {passed, failed, skipped, backends: BROWSER_BACKENDS, perBackend, filter: process.env.FG_KARMA_GREP || null,
+         slowestSuites: Object.entries(suiteSeconds).sort((a, b) => b[1] - a[1]).slice(0, 30)
+             .map(([name, s]) => `${s.toFixed(1)} s  ${name}`),
+         slowest: specTimes.sort((a, b) => b[0] - a[0]).slice(0, 30).map(([ms, name]) => `${(ms / 1000).toFixed(1)} s  ${name}`)}, null, 1));
     const per = Object.entries(perBackend).filter(([b, c]) => b !== 'none' || c.passed + c.failed > 0)
         .map(([b, c]) => `${b} ${c.passed + c.failed}`).join(', ');
     this.write(`browser (${BROWSER_BACKENDS.join(', ')}): ${passed} passed, ${failed} failed, ${skipped} skipped` +
@@ -96,6 +107,9 @@ module.exports = function(config) {
     },
     client: {
       fgTestBackends: BROWSER_BACKENDS,
+      // test/util.ts coveringSubset: webgl runs a covering subset of the product suites unless
+      // FG_FULL_GPU=1 asks for all of them.
+      fgFullGpu: process.env.FG_FULL_GPU === '1',
       jasmine: {random: false, timeoutInterval: 120000},
       captureConsole: !!process.env.FG_KARMA_GREP,
       args: process.env.FG_KARMA_GREP ? ['--grep', process.env.FG_KARMA_GREP] : [],

@@ -61,9 +61,40 @@ export function describeBackends(
           await useBackend(backend);
         }
       });
+      // A spec that leaves the engine recording (a gradient tape or depth from an unbalanced tf.grad
+      // or tracer hook) would change every later spec: name it here, and reset the engine.
+      afterEach(() => {
+        const state = tf.engine().state as unknown as {activeTape: unknown, gradientDepth: number};
+        const left = state.activeTape != null || state.gradientDepth !== 0;
+        const detail = `activeTape ${state.activeTape == null ? 'null' : 'set'}, gradientDepth ${state.gradientDepth}`;
+        if (left) {
+          state.activeTape = null;
+          state.gradientDepth = 0;
+          fail(`the spec left the engine recording gradients (${detail})`);
+        }
+      });
       fn(backend);
     });
   }
+}
+
+/**
+ * Whether a suite runs a covering subset of its cases on `backend` instead of their full product. The
+ * GPU backends run on a software rasteriser in CI (SwiftShader; webgpu on llvmpipe), about fifteen
+ * times slower than cpu. What they must show is that every kernel path of ours works on them (every
+ * model, every loss, every rule), not every combination: suites that are products (models × losses,
+ * tangent patterns × shapes, step counts of leak checks) shrink to a subset that still touches each
+ * factor there, and the full product runs on cpu and wasm in node. `FG_FULL_GPU=1` (node) or karma's
+ * `client.fgFullGpu` runs everything on the GPU backends too.
+ */
+export function coveringSubset(backend: string): boolean {
+  if (backend !== 'webgl' && backend !== 'webgpu') {
+    return false;
+  }
+  const g = globalThis as unknown as {__karma__?: {config?: {fgFullGpu?: unknown}}};
+  const full = g.__karma__ != null ? g.__karma__.config?.fgFullGpu === true :
+      typeof process !== 'undefined' && process.env?.FG_FULL_GPU === '1';
+  return !full;
 }
 
 /** Tolerance scale of a backend relative to cpu (GPU backends in the browser are less exact). */

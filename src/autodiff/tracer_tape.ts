@@ -42,3 +42,27 @@ export function gradientOnOwnTape(f: () => tf.Scalar, x: Tensor): Tensor|null {
     state.activeTape = activeTape;
   }
 }
+
+/**
+ * Runs `run`, a call of `tf.variableGrads` or `engine.gradients`, so that a throw leaves no tape
+ * behind. When the function being differentiated throws, tfjs 4.22 keeps its last tape in the
+ * engine's state (`activeTape`), holding the tensors saved for a backward pass that never runs. The
+ * outermost gradient call disposes them and clears the tape: a failed step leaves the engine as it
+ * found it.
+ */
+export function clearingTapeOnThrow<T>(run: () => T): T {
+  const state = (tf.engine() as unknown as TapeEngine).state;
+  const outermost = state.gradientDepth === 0;
+  try {
+    return run();
+  } catch (e) {
+    if (outermost && state.gradientDepth === 0) {
+      for (const node of state.activeTape ?? []) {
+        tf.dispose(node.saved ?? []);
+        node.saved = [];
+      }
+      state.activeTape = null;
+    }
+    throw e;
+  }
+}

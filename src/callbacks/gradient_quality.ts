@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 import {Callback} from '@tensorflow/tfjs-layers';
 
+import {clearingTapeOnThrow} from '../autodiff/tracer_tape';
 import {ValueError} from '../errors';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 
@@ -313,14 +314,14 @@ function measure(optimizer: tf.Optimizer, original: ComputeGradients, f: () => t
   const holder: {grads?: NamedTensorMap} = {};
   // f runs once, inside the optimizer's computeGradients, while the tape records; the estimate
   // must outlive the recording scope (minimize disposes it after applying it).
-  const exact = tf.variableGrads(() => {
+  const exact = clearingTapeOnThrow(() => tf.variableGrads(() => {
     const r = original.call(optimizer, f, vars);
     for (const name in r.grads) {
       tf.keep(r.grads[name]);
     }
     holder.grads = r.grads;
     return r.value;
-  }, vars);
+  }, vars));
   const value = exact.value;
   const grads = holder.grads!;
   try {

@@ -11,6 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 type NamedTensor = {name: string, tensor: Tensor};
 
 import {seedTangent, tangentOf, withTangents} from '../autodiff';
+import {clearingTapeOnThrow} from '../autodiff/tracer_tape';
 import {ensureWasmKernels} from '../backends/wasm';
 import {ValueError} from '../errors';
 import {runLocalStep} from '../layers/local_step';
@@ -336,7 +337,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       // Layers annotate their outputs during the step (local losses read them): open the step
       // around the whole backward pass, which still uses what they kept.
       return runLocalStep(null, () => tf.tidy(() => {
-        const {value, grads: raw} = tf.variableGrads(freeingTapeOnThrow(f), vars);
+        const {value, grads: raw} = clearingTapeOnThrow(() => tf.variableGrads(freeingTapeOnThrow(f), vars));
         // The same guard as the estimators: a non-finite loss or gradient skips the step, and the
         // gradients of a skipped step are replaced by zeros (they feed the inner optimizer's state).
         const finite = allFinite(value, Object.values(raw));
@@ -381,7 +382,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
           let value: tf.Scalar;
           if (exactVars.length > 0) {
             // One backward pass restricted to the exact layers (the tape walks only their paths).
-            const r = tf.engine().gradients(freeingTapeOnThrow(f), exactVars, undefined, true);
+            const r = clearingTapeOnThrow(() => tf.engine().gradients(freeingTapeOnThrow(f), exactVars, undefined, true));
             value = r.value as tf.Scalar;
             exactVars.forEach((v, i) => {
               if (r.grads[i] != null) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
-import {checkJvp, CheckJvpOptions, describeBackends, hasKernel, randn, randu} from '../../util';
+import {checkJvp, CheckJvpOptions, coveringSubset, describeBackends, hasKernel, randn, randu} from '../../util';
 
 /**
  * Distinct values with spacing 0.1, shuffled deterministically and centred on 0: max-pooling windows
@@ -23,6 +23,9 @@ function distinct(shape: number[]): Tensor {
 type Pad = 'same'|'valid';
 
 describeBackends('JVP rules: conv', backend => {
+  // Tangents on every input, and on each alone; on the GPU backends (test/util.ts coveringSubset) only
+  // on every input, which runs every term of each rule there.
+  const tangentPatterns = coveringSubset(backend) ? [[0, 1]] : [[0, 1], [0], [1]];
   const wasm = backend === 'wasm';
   const pendingWithout = (...kernels: string[]) => {
     for (const k of kernels) {
@@ -47,7 +50,7 @@ describeBackends('JVP rules: conv', backend => {
     {name: 'dilation 2 same', x: [2, 6, 6, 3], w: [3, 3, 3, 2], strides: 1, pad: 'same', dilations: 2},
   ];
   for (const c of convCases) {
-    for (const wrt of [[0, 1], [0], [1]]) {
+    for (const wrt of tangentPatterns) {
       it(`Conv2D ${c.name}, tangents on ${wrt.map(i => ['x', 'filter'][i]).join('+')}`, () => {
         const x = randn(c.x), w = randn(c.w, 0.5);
         // tfjs's conv2d gradient rejects dilations > 1: no adjoint oracle there.
@@ -148,7 +151,7 @@ describeBackends('JVP rules: conv', backend => {
     {name: 'dilation 2 valid', strides: 1, pad: 'valid', dilations: 2},
   ];
   for (const c of dwCases) {
-    for (const wrt of [[0, 1], [0], [1]]) {
+    for (const wrt of tangentPatterns) {
       it(`DepthwiseConv2dNative ${c.name}, tangents on ${wrt.map(i => ['x', 'filter'][i]).join('+')}`, () => {
         const x = randn([2, 6, 6, 3]), w = randn([3, 3, 3, 2], 0.5);
         checkJvp((a, b) => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad,
@@ -199,7 +202,7 @@ describeBackends('JVP rules: conv', backend => {
     {name: 'stride 2 valid', x: [1, 3, 3, 2], w: [2, 2, 3, 2], out: [1, 6, 6, 3], strides: 2, pad: 'valid'},
   ];
   for (const c of tCases) {
-    for (const wrt of [[0, 1], [0], [1]]) {
+    for (const wrt of tangentPatterns) {
       it(`Conv2DBackpropInput (conv2dTranspose) ${c.name}, tangents on ${wrt.map(i => ['dy', 'filter'][i]).join('+')}`, () => {
         const x = randn(c.x), w = randn(c.w, 0.5);
         checkJvp((a, b) => tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, c.out, c.strides, c.pad),
@@ -375,7 +378,7 @@ describeBackends('JVP rules: conv', backend => {
     {x: [2, 5, 4, 1], f: [2, 2, 1], strides: 2, pad: 'same', dilations: 1},
   ];
   dilationCases.forEach(c => {
-    for (const wrt of [[0, 1], [0], [1]]) {
+    for (const wrt of tangentPatterns) {
       it(`Dilation2D [${c.x}] filter [${c.f}] stride ${c.strides} ${c.pad} dilation ${c.dilations}, ` +
          `tangents on ${wrt.map(i => ['x', 'filter'][i]).join('+')}`, () => {
         pendingWithout(tf.Dilation2D);
