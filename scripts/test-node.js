@@ -22,6 +22,12 @@ if (backends.includes('wasm')) {
 
 process.on('unhandledRejection', e => { throw e; });
 
+/** A spec's top-level suite: its full name up to and including the `[backend]` tag, if any. */
+function topSuite(fullName) {
+  const m = /^(.*?\[[a-z]+\])/.exec(fullName);
+  return m ? m[1] : fullName.split(' ').slice(0, 3).join(' ');
+}
+
 /** The backend a spec ran on: the `[backend]` tag describeBackends puts in its suite's name. */
 function backendOf(fullName) {
   const tags = backends.filter(b => fullName.includes(`[${b}]`));
@@ -43,14 +49,21 @@ function backendOf(fullName) {
   jasmine.exitOnCompletion = false;
   let passed = 0, failed = 0, skipped = 0;
   const perBackend = {};
-  for (const b of backends) perBackend[b] = {passed: 0, failed: 0, skipped: 0};
+  for (const b of backends) perBackend[b] = {passed: 0, failed: 0, skipped: 0, seconds: 0};
+  const specTimes = [];  // [ms, full name]: the slowest are written out, to keep the suite's time in view
+  const suiteSeconds = {};  // top-level suite -> seconds
   jasmine.env.addReporter({
     specDone(r) {
       const status = r.status === 'passed' ? 'passed' : r.status === 'failed' ? 'failed' : 'skipped';
       if (r.status !== 'excluded') {  // excluded: filtered out by the command line's spec filter
         const b = backendOf(r.fullName);
-        const counts = perBackend[b] = perBackend[b] || {passed: 0, failed: 0, skipped: 0};
+        const counts = perBackend[b] = perBackend[b] || {passed: 0, failed: 0, skipped: 0, seconds: 0};
         counts[status]++;
+        const ms = r.duration || 0;
+        counts.seconds += ms / 1000;
+        specTimes.push([ms, r.fullName]);
+        const top = topSuite(r.fullName);
+        suiteSeconds[top] = (suiteSeconds[top] || 0) + ms / 1000;
       }
       if (status === 'passed') passed++;
       else if (status === 'failed') failed++;
@@ -65,7 +78,11 @@ function backendOf(fullName) {
   const out = path.resolve(__dirname, '../build/test-results');
   fs.mkdirSync(out, {recursive: true});
   fs.writeFileSync(path.join(out, 'node.json'), JSON.stringify(
-      {passed, failed, skipped, backends, perBackend, filter: filter || null, random: randomSeed || null}));
+      {passed, failed, skipped, backends, perBackend, filter: filter || null, random: randomSeed || null,
+       slowestSuites: Object.entries(suiteSeconds).sort((a, b) => b[1] - a[1]).slice(0, 30)
+           .map(([name, sec]) => `${sec.toFixed(1)} s  ${name}`),
+       slowest: specTimes.sort((a, b) => b[0] - a[0]).slice(0, 30)
+           .map(([ms, name]) => `${(ms / 1000).toFixed(1)} s  ${name}`)}, null, 1));
   const per = Object.entries(perBackend).map(([b, c]) => `${b} ${c.passed + c.failed}`).join(', ');
   console.log(`node (${backends.join(', ')}): ${passed} passed, ${failed} failed, ${skipped} skipped` +
               ` [specs run per backend: ${per}]${randomSeed ? ` (random order, seed ${randomSeed})` : ''}`);
