@@ -262,6 +262,63 @@ describeBackends('LocalMixer training modes', backend => {
     });
   }
 
+  for (const mode of ['FG-W', 'FG-A'] as const) {
+    it(`${mode}: the mean of K estimates converges to the gradient of the final classifier's loss through the backbone (the code's global objective${mode === 'FG-A' ? ', summed over the batch' : ''})`, () => {
+      const model = tiny(3);
+      // (the classifier is zero-initialized: give it weights, so that its loss depends on the backbone)
+      const classifier = model.getLayer('classifier');
+      classifier.setWeights(tf.tidy(() => classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 20 + i))));
+      const n = 4;
+      const {x, y} = data(n);
+      // BP: the backbone's exact gradient of the batch-mean classifier loss, nothing else
+      fg.models.compileLocalMixer(model, {mode: 'BP', weightDecay: 0});
+      const vars = backbone(model);
+      const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+      const exactOpt = model.optimizer as fg.optimizers.ForwardGradientOptimizer;
+      const bp = exactOpt.computeGradients(lossFn(model, x, y), all);
+      // global FG-A estimates the gradient of the batch sum (avg_batch=False), N times the mean's
+      const exact = tf.tidy(() => Object.fromEntries(vars.map(v => [v.name, tf.mul(bp.grads[v.name], mode === 'FG-A' ? n : 1)])));
+      const results: Array<{k: number, cos: number, rel: number}> = [];
+      for (const k of mode === 'FG-A' ? [16, 256, 4096] : [64, 1024, 16384]) {
+        const opt = fg.models.compileLocalMixer(model, {mode, weightDecay: 0, samples: k, seed: 11});
+        opt.attach(model);
+        const {value, grads} = opt.computeGradients(lossFn(model, x, y), all);
+        results.push({k, ...compare(grads, exact, vars)});
+        // the heads and the classifier get their exact gradients (the classifier's ×0.1)
+        for (const w of all.filter(v => !v.name.startsWith('block_'))) {
+          const diff = values(tf.tidy(() => tf.max(tf.abs(tf.sub(grads[w.name], bp.grads[w.name])))))[0];
+          expect(diff).withContext(w.name).toBeLessThan(1e-5);
+        }
+        opt.detach();
+        opt.dispose();
+        tf.dispose([value, grads as tf.TensorContainer]);
+      }
+      expectConvergence(results, mode === 'FG-A' ? 0.95 : 0.8);
+      if (typeof process !== 'undefined' && process.env?.FG_VERBOSE) console.log(`\n[${backend}] ${mode}: ${JSON.stringify(results)}`);
+      tf.dispose([bp.value, bp.grads as tf.TensorContainer, exact, x, y]);
+      model.dispose();
+    });
+  }
+
+  it('FG-A / FG-W with globalObjective \'last-head\': the S/1/1 switches are LG-FG-A\'s / LG-FG-W\'s (Table 3 prints identical rows)', () => {
+    const model = fg.models.localMixer({inputShape: [4, 4, 1], patchSize: 4, blocks: 1, channels: 8, groups: 1, classes: 3});
+    for (const [global, local] of [['FG-A', 'LG-FG-A'], ['FG-W', 'LG-FG-W']] as const) {
+      const a = fg.models.modeSpec(global, 'last-head');
+      const b = fg.models.modeSpec(local);
+      fg.models.setTrainingMode(model, global, {globalObjective: 'last-head'});
+      const switches = () => model.layers.map(l => JSON.stringify([(l as unknown as {active?: boolean}).active, (l as unknown as {detach?: boolean}).detach]));
+      const s1 = switches();
+      fg.models.setTrainingMode(model, local);
+      expect(switches()).withContext(global).toEqual(s1);
+      expect([a.perturb, a.readoutStop, a.sumOverBatch]).toEqual([b.perturb, b.readoutStop, false]);
+      // the default (the code's) differs: the classifier's loss, no readout stop
+      expect(fg.models.modeSpec(global).readoutStop).toBe(false);
+      expect(fg.models.modeSpec(global).sumOverBatch).toBe(global === 'FG-A');
+    }
+    expect(() => fg.models.modeSpec('FG-A', 'head' as fg.models.GlobalObjective)).toThrowError(/globalObjective must be one of/);
+    model.dispose();
+  });
+
   it('LG-FG-A: units whose ReLU is inactive get an exactly zero activity estimate', () => {
     const model = tiny(4);
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 3});
