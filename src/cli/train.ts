@@ -16,6 +16,7 @@ import * as seedrandom from 'seedrandom';
 
 import {LearningRateScheduler} from '../callbacks/learning_rate_scheduler';
 import {forwardGradient} from '../callbacks/forward_gradient_callback';
+import {randomFlip} from '../data/augment';
 import {loadDataset} from '../data/files';
 import {normalizationOf, toTensors} from '../data/normalize';
 import {permutation} from '../data/random';
@@ -202,6 +203,23 @@ export function timestamp(d = new Date()): string {
 /** The default run folder: runs/<data>-<model>-<mode>-<timestamp> ('/' of presets as '_'). */
 export function defaultOut(data: string, model: string, mode: string, when = new Date()): string {
   return path.join('runs', `${data}-${model.replace(/\//g, '_')}-${mode}-${timestamp(when)}`);
+}
+
+/**
+ * The training images of epoch `epoch` (0-based), as the paper's code feeds them: CIFAR-10's are each
+ * flipped left–right with probability 1/2 (its CIFAR train preprocessing always flips, also without
+ * its `aug` flag), drawn from the run's seed and the epoch, so `--resume` draws the same flips;
+ * other data sets are unchanged. Takes ownership of `xs` (returns it, or disposes it).
+ */
+export function epochTrainingImages(xs: Tensor4D, data: DatasetName, seed: number, epoch: number): Tensor4D {
+  if (data !== 'cifar10') {
+    return xs;
+  }
+  try {
+    return randomFlip(xs, `${seed}/flip/${epoch}`);
+  } finally {
+    xs.dispose();
+  }
 }
 
 /** The learning-rate schedule of a run over `stepsPerEpoch`-step epochs (optax semantics). */
@@ -513,7 +531,9 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         }
         const t0 = Date.now();
         const order = permutation(rng, trainSplit.count).subarray(0, usedPerEpoch);
-        const {xs, ys} = toTensors(gatherSplit(trainSplit, order), {dataset: config.data});
+        const batch = toTensors(gatherSplit(trainSplit, order), {dataset: config.data});
+        const xs = epochTrainingImages(batch.xs as Tensor4D, config.data, config.seed, epoch);
+        const ys = batch.ys;
         const metrics = new RunningMetrics();
         const bar = new EpochProgress(opts.quiet ? null : io.barStream, `epoch ${epoch + 1}/${config.epochs}`, stepsPerEpoch);
         let lastLr = NaN;
