@@ -8,10 +8,11 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
+import {normalize} from '../../src/layers/layer_norm';
 import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
 import {ActivityStep, ModelAttachment} from '../../src/optimizers/activity';
 import {BAD_DATA, badData, bits, optimizerState} from '../optimizers/non_finite_data';
-import {describeBackends, values} from '../util';
+import {describeBackends, expectClose, values} from '../util';
 
 type LossFns = Array<(a: Tensor, b: Tensor) => Tensor>;
 
@@ -319,6 +320,31 @@ describeBackends('LocalMixer training modes', backend => {
     model.dispose();
   });
 
+  for (const mode of ['L-FA', 'LG-FA'] as const) {
+    it(`${mode}: a local head learns from softmax(x̄·B + b) − y, B its fixed random matrix (the code's sg(L − L_bw) + L_bw)`, () => {
+      const model = tiny(6);
+      const n = 5;
+      const {x, y} = data(n);
+      const opt = fg.models.compileLocalMixer(model, {mode, weightDecay: 0});
+      const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+      const {value, grads} = opt.computeGradients(lossFn(model, x, y), all);
+      const head = model.getLayer('head_1');
+      const feedback = (head as unknown as {feedbackMatrix: Tensor}).feedbackMatrix;
+      const features = tfl.model({inputs: model.inputs, outputs: model.getLayer('block_1').output as tfl.SymbolicTensor});
+      tf.tidy(() => {
+        const pooled = tf.mean(normalize(features.predict(x) as Tensor, {groups: 2}), 1);
+        const [, bias] = head.getWeights();
+        const error = tf.sub(tf.softmax(tf.add(tf.matMul(pooled, feedback), bias)), y);  // p_bw − y
+        const byName = (suffix: string) => grads[all.find(v => v.name.startsWith(`head_1/${suffix}`))!.name];
+        expectClose(byName('kernel'), tf.div(tf.matMul(pooled, error, true, false), n), 1e-4, 1e-6, 'head kernel');
+        expectClose(byName('bias'), tf.mean(error, 0), 1e-4, 1e-6, 'head bias');
+      });
+      tf.dispose([value, grads as tf.TensorContainer, x, y]);
+      model.dispose();
+      opt.dispose();
+    });
+  }
+
   it('LG-FG-A: units whose ReLU is inactive get an exactly zero activity estimate', () => {
     const model = tiny(4);
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 3});
@@ -372,7 +398,9 @@ describeBackends('LocalMixer training modes', backend => {
       const w0 = backbone(model).map(v => v.clone());
       const h = await model.fit(x, ys, {epochs: 6, batchSize: 16, shuffle: false, verbose: 0,
                                         callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
-      const loss = h.history.loss as number[];
+      // (FA family: a local head descends L_bw, not its own loss L (the code's sg(L − L_bw) + L_bw), so
+      // the heads' losses need not fall: the classifier's, on the features, must)
+      const loss = h.history[fg.models.MODE_SPECS[mode].feedback === 'random' ? 'classifier_loss' : 'loss'] as number[];
       expect(loss[loss.length - 1]).withContext(loss.join(', ')).toBeLessThan(loss[0]);
       const moved = backbone(model).map((v, i) => values(tf.tidy(() => tf.max(tf.abs(tf.sub(v, w0[i])))))[0]);
       expect(Math.max(...moved)).toBeGreaterThan(0);
