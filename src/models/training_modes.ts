@@ -184,7 +184,11 @@ export interface CompileLocalMixerArgs {
   learningRate?: number;
   /** Added to the gradient of every weight matrix (not biases), ×w. Defaults to 1e-4. */
   weightDecay?: number;
-  /** Multiplier of the final classifier's gradient (the code's last_layer_lr). Defaults to 0.1. */
+  /**
+   * Multiplier of the final classifier's gradient (the code's last_layer_lr). Defaults to 0.1; 0 for
+   * a contrastive model, whose readout the paper's code trains apart, after each epoch (see
+   * `trainReadout`).
+   */
   classifierScale?: number;
   /** Perturbation samples per step (FG modes). Defaults to 1. */
   samples?: number;
@@ -223,7 +227,8 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     perturb: spec.perturb,
     optimizer: args.optimizer ?? tf.train.momentum(learningRate, 0.9),
     weightDecay: args.weightDecay ?? 1e-4,
-    gradientScale: {[classifier.name]: args.classifierScale ?? 0.1},
+    // (a contrastive model's readout learns only from `trainReadout`, as the code's readout)
+    gradientScale: {[classifier.name]: args.classifierScale ?? (contrastiveModel ? 0 : 0.1)},
     exactLayers: spec.perturb === 'none' ? [] : [...heads.map(h => h.name), classifier.name],
     localCredit: spec.localLosses,
     // (a contrastive model's global modes keep the last block's batch-mean loss)

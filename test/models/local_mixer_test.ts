@@ -563,6 +563,65 @@ describeBackends('contrastive LocalMixer', () => {
     objective: 'contrastive', projection: 6,
   });
 
+  it('pretraining leaves the readout to trainReadout: the main optimizer does not move the classifier (weight decay 0)', async () => {
+    for (const mode of ['LG-FG-A', 'BP'] as const) {
+      const model = build(3);
+      const opt = fg.models.compileLocalMixer(model, {mode, seed: 2, weightDecay: 0, learningRate: 0.1});
+      // (a non-zero classifier, so that a gradient would move it)
+      const classifier = model.getLayer('classifier');
+      classifier.setWeights(tf.tidy(() => classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 30 + i))));
+      const before = classifier.getWeights().map(w => Array.from(w.dataSync()));
+      const {x, y} = views(8);
+      const ys = fg.models.localMixerTargets(model, y);
+      await model.fit(x, ys, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
+      expect(classifier.getWeights().map(w => Array.from(w.dataSync()))).withContext(mode).toEqual(before);
+      tf.dispose([x, y, ys.filter(t => t !== y)]);
+      model.dispose();
+      opt.dispose();
+    }
+  });
+
+  it('trainReadout: one epoch of plain SGD on the classifier alone (closed-form gradient + wd·W on the kernel), backbone untouched', async () => {
+    const model = build(4);
+    const opt = fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 2});
+    const n = 12, batch = 4, lr = 0.05, wd = 0.01;
+    const images = tf.randomNormal([n, 4, 4, 1], 0, 1, 'float32', 40) as tf.Tensor4D;
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1, 0, 2, 2, 1, 0, 0, 1, 2], 'int32'), 3) as tf.Tensor2D;
+    const classifier = model.getLayer('classifier');
+    classifier.setWeights(tf.tidy(() => classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 50 + i))));
+    const others = () => model.weights.filter(w => !w.name.startsWith('classifier')).map(w => Array.from(w.read().dataSync()));
+    const othersBefore = others();
+    // the reference: pooled, normalized first-view features (the classifier's input), SGD by hand
+    const expected = tf.tidy(() => {
+      const blockOut = tfl.model({inputs: model.inputs, outputs: model.getLayer('block_1').output as tfl.SymbolicTensor});
+      const all = blockOut.predict(fg.models.pairViews(images, images)) as Tensor;  // [2N, P, D], view-major
+      const f = normalize(tf.mean(tf.slice(all, 0, n), 1));
+      let [w, b] = classifier.getWeights();
+      for (let s = 0; s < n / batch; s++) {
+        const fs = tf.slice(f, s * batch, batch), ys = tf.slice(labels, s * batch, batch);
+        const err = tf.sub(tf.softmax(tf.add(tf.matMul(fs, w), b)), ys);
+        w = tf.sub(w, tf.mul(tf.add(tf.div(tf.matMul(fs, err, true, false), batch), tf.mul(w, wd)), lr));
+        b = tf.sub(b, tf.mul(tf.mean(err, 0), lr));
+      }
+      return [w, b];
+    });
+    const loss = await fg.models.trainReadout(model, images, labels, {learningRate: lr, batchSize: batch, weightDecay: wd});
+    expect(Number.isFinite(loss)).toBe(true);
+    const [w, b] = classifier.getWeights();
+    expectClose(w, expected[0], 1e-4, 1e-6, 'kernel');
+    expectClose(b, expected[1], 1e-4, 1e-6, 'bias');
+    expect(others()).withContext('backbone, heads').toEqual(othersBefore);
+    const before = tf.memory().numTensors;
+    await fg.models.trainReadout(model, images, labels, {batchSize: batch, seed: 1});
+    expect(tf.memory().numTensors).withContext('tensors left by trainReadout').toBe(before);
+    const supervised = tiny();
+    await expectAsync(fg.models.trainReadout(supervised, images, labels)).toBeRejectedWithError(/not a contrastive LocalMixer/);
+    supervised.dispose();
+    tf.dispose([images, labels, expected]);
+    model.dispose();
+    opt.dispose();
+  });
+
   it('both views of an example get the same activity noise', () => {
     const model = build(1);
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 2});
