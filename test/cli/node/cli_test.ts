@@ -160,13 +160,57 @@ describe('cli (node): tfjs-fg', () => {
     mnist.dispose();
   });
 
-  it('CIFAR-10 (flipped each epoch): --resume after an interruption ends with the same weights as an uninterrupted run', async () => {
+  /** A tiny CIFAR-10 in the binary format (5 × 4 training images, 8 test images), made once. */
+  function tinyCifar(): string {
     const cifarDir = path.join(root, 'cifar');
-    fs.mkdirSync(cifarDir, {recursive: true});
-    for (let i = 1; i <= 5; i++) {
-      fs.writeFileSync(path.join(cifarDir, `data_batch_${i}.bin`), cifarBytes([0, 1, 2, 3].map(l => (l + i) % 10), 4 * i));
+    if (!fs.existsSync(cifarDir)) {
+      fs.mkdirSync(cifarDir, {recursive: true});
+      for (let i = 1; i <= 5; i++) {
+        fs.writeFileSync(path.join(cifarDir, `data_batch_${i}.bin`), cifarBytes([0, 1, 2, 3].map(l => (l + i) % 10), 4 * i));
+      }
+      fs.writeFileSync(path.join(cifarDir, 'test_batch.bin'), cifarBytes([0, 1, 2, 3, 4, 5, 6, 7], 100));
     }
-    fs.writeFileSync(path.join(cifarDir, 'test_batch.bin'), cifarBytes([0, 1, 2, 3, 4, 5, 6, 7], 100));
+    return cifarDir;
+  }
+
+  it('train --objective contrastive (CIFAR-10, M/8/16, LG-FG-A): log, summary, loadable checkpoint; --resume ends with the same weights', async () => {
+    const cifarDir = tinyCifar();
+    const args = (out: string) => ['--data', 'cifar10', '--data-dir', cifarDir, '--model', 'M/8/16', '--objective', 'contrastive',
+                                   '--mode', 'LG-FG-A', '--batch', '10', '--lr', '0.05', '--schedule', 'cosine', '--warmup-epochs', '1',
+                                   '--limit-test', '4', '--train-eval-size', '4', '--backend', 'wasm', '--out', out,
+                                   '--epochs', '2', '--seed', '6', '--quiet'];
+    const full = path.join(root, 'con-full');
+    const r = await cli('train', ...args(full));
+    expect(r.code).withContext(r.stderr).toBe(0);
+    const log = readLog(full);
+    expect(log.length).toBe(2);
+    for (const rec of log) {
+      expect(rec.step).toBe(2 * rec.epoch);  // 20 images / batch 10
+      for (const k of ['loss', 'totalLoss', 'trainError', 'testError', 'testLoss'] as const) {
+        expect(Number.isFinite(rec[k])).withContext(k).toBe(true);
+      }
+    }
+    const summary = readSummary(full);
+    expect(summary.config.objective).toBe('contrastive');
+    expect(summary.paper).toBeNull();
+    const model = await loadModel(path.join(full, CHECKPOINT_DIR));
+    expect(model.outputNames).toEqual(['head_0', 'head_1', 'head_2', 'head_3', 'classifier']);
+    expect(model.inputs[0].shape).toEqual([null, 2, 32, 32, 3]);
+    model.dispose();
+    const part = path.join(root, 'con-part');
+    expect((await cli('train', ...args(part), '--stop-after-epoch', '1')).code).toBe(0);
+    const resumed = await cli('train', '--resume', '--out', part, '--quiet');
+    expect(resumed.code).withContext(resumed.stderr).toBe(0);
+    const w = (dir: string, f: string) => fs.readFileSync(path.join(dir, CHECKPOINT_DIR, f));
+    expect(w(part, 'weights.bin').equals(w(full, 'weights.bin'))).toBe(true);
+    expect(w(part, 'optimizer.bin').equals(w(full, 'optimizer.bin'))).toBe(true);
+    const bad = await cli('train', ...args(path.join(root, 'con-dfa')).map(a => a === 'LG-FG-A' ? 'DFA' : a));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/DFA needs labels/);
+  }, 6 * SLOW);
+
+  it('CIFAR-10 (flipped each epoch): --resume after an interruption ends with the same weights as an uninterrupted run', async () => {
+    const cifarDir = tinyCifar();
     // (M/8/16 is the smallest CIFAR-10 preset: one step per epoch, on wasm)
     const cifar = (out: string) => ['--data', 'cifar10', '--data-dir', cifarDir, '--model', 'M/8/16', '--mode', 'LG-BP',
                                     '--batch', '10', '--limit-train', '10', '--limit-test', '2', '--train-eval-size', '2',
