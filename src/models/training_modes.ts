@@ -174,6 +174,12 @@ export function setTrainingMode(
   classifier.feedback = spec.feedback;
 }
 
+/**
+ * The gradient scale of the backbone and heads of a contrastive LocalMixer in the backprop modes
+ * (BP, L-BP, LG-BP, FA family): the paper code's ×2 (see `compileLocalMixer`).
+ */
+export const CONTRASTIVE_BACKPROP_SCALE = 2;
+
 /** Options of `compileLocalMixer`. */
 export interface CompileLocalMixerArgs {
   /** The training mode. Defaults to 'LG-FG-A'. */
@@ -219,7 +225,7 @@ export interface CompileLocalMixerArgs {
 export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixerArgs = {}): ForwardGradientOptimizer {
   const mode = checkMode(args.mode ?? 'LG-FG-A');
   const spec = modeSpec(mode, args.globalObjective);
-  const {heads, classifier, contrastive: contrastiveModel} = mixerLayers(model);
+  const {blocks, heads, classifier, contrastive: contrastiveModel} = mixerLayers(model);
   // (every argument is checked before the model is touched)
   const learningRate = checkLearningRate('compileLocalMixer', args.learningRate ?? 0.01);
   const seed = checkSeed('compileLocalMixer', args.seed);
@@ -227,8 +233,15 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     perturb: spec.perturb,
     optimizer: args.optimizer ?? tf.train.momentum(learningRate, 0.9),
     weightDecay: args.weightDecay ?? 1e-4,
-    // (a contrastive model's readout learns only from `trainReadout`, as the code's readout)
-    gradientScale: {[classifier.name]: args.classifierScale ?? (contrastiveModel ? 0 : 0.1)},
+    gradientScale: {
+      // The code's contrastive backprop modes differentiate Σ_rows(local loss)/N + 2·mean(final
+      // loss) over the 2N view rows: twice the gradient of our per-example mean of the two views
+      // (its FG modes average the two views' estimates: the same scale as ours).
+      ...(contrastiveModel && spec.perturb === 'none' ?
+              Object.fromEntries([...blocks, ...heads].map(l => [l.name, CONTRASTIVE_BACKPROP_SCALE])) : {}),
+      // (a contrastive model's readout learns only from `trainReadout`, as the code's readout)
+      [classifier.name]: args.classifierScale ?? (contrastiveModel ? 0 : 0.1),
+    },
     exactLayers: spec.perturb === 'none' ? [] : [...heads.map(h => h.name), classifier.name],
     localCredit: spec.localLosses,
     // (a contrastive model's global modes keep the last block's batch-mean loss)

@@ -563,6 +563,30 @@ describeBackends('contrastive LocalMixer', () => {
     objective: 'contrastive', projection: 6,
   });
 
+  it('backprop modes: the backbone and heads get twice the gradient of the per-example mean loss (the code\'s Σ_rows / N and ×2)', () => {
+    const model = build(5);
+    const opt = fg.models.compileLocalMixer(model, {mode: 'LG-BP', weightDecay: 0});
+    const {x, y} = views(6);
+    const targets = fg.models.localMixerTargets(model, y);
+    const f = () => {
+      const outs = model.apply(x, {training: true}) as Tensor[];
+      const fns = (model as unknown as {lossFunctions: LossFns}).lossFunctions;
+      return tf.addN(outs.map((o, i) => tf.mean(fns[i](targets[i], o)))) as tf.Scalar;
+    };
+    const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+    const {value, grads} = opt.computeGradients(f, all);
+    const plain = tf.variableGrads(f, all);
+    tf.tidy(() => {
+      for (const v of all) {
+        const factor = v.name.startsWith('classifier') ? 0 : 2;
+        expectClose(grads[v.name], tf.mul(plain.grads[v.name], factor), 1e-5, 1e-7, v.name);
+      }
+    });
+    tf.dispose([value, grads as tf.TensorContainer, plain.value, plain.grads as tf.TensorContainer, x, y, targets.filter(t => t !== y)]);
+    model.dispose();
+    opt.dispose();
+  });
+
   it('pretraining leaves the readout to trainReadout: the main optimizer does not move the classifier (weight decay 0)', async () => {
     for (const mode of ['LG-FG-A', 'BP'] as const) {
       const model = build(3);
@@ -654,10 +678,12 @@ describeBackends('contrastive LocalMixer', () => {
       const fns = (model as unknown as {lossFunctions: LossFns}).lossFunctions;
       return tf.addN(outs.map((o, i) => tf.mean(fns[i](targets[i], o)))) as tf.Scalar;
     };
+    // (the LG-BP gradient of the per-example mean loss: plain backprop through the LG-BP switches;
+    // compileLocalMixer's contrastive LG-BP doubles it, as the code, whose FG modes do not)
     fg.models.compileLocalMixer(model, {mode: 'LG-BP', weightDecay: 0});
     const vars = backbone(model);
     const all = model.trainableWeights.map(w => w.read() as tf.Variable);
-    const exact = (model.optimizer as fg.optimizers.ForwardGradientOptimizer).computeGradients(f, all);
+    const exact = tf.variableGrads(f, all);
     const results: Array<{k: number, cos: number, rel: number}> = [];
     for (const k of [16, 256, 4096]) {
       const opt = fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', weightDecay: 0, samples: k, seed: 5});
