@@ -78,6 +78,8 @@ export interface ForwardGradientOptimizerArgs {
    * Activity perturbation: credit each example with the derivative of its own loss, not divided by
    * the batch size, so the estimate is the gradient of the batch *sum* of the per-example losses (N
    * times the mean's). The paper code's global FG-A does this (`avg_batch=False`). Defaults to false.
+   * (`fg.callbacks.gradientQuality` compares estimates with the batch mean's exact gradient, so it
+   * reports such an estimate as N times too large.)
    */
   sumOverBatch?: boolean;
 }
