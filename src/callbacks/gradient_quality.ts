@@ -342,7 +342,7 @@ function measure(optimizer: tf.Optimizer, original: ComputeGradients, f: () => t
 
 /**
  * The exact gradients put through what the optimizer does to its estimate before applying it: a
- * ForwardGradientOptimizer adds decoupled weight decay and applies `gradientScale` (its
+ * ForwardGradientOptimizer applies `gradientScale` and adds its (coupled) weight decay (its
  * `postprocessGradients`), so that with `perturb: 'none'` the two
  * coincide. Missing gradients (weights the loss does not reach) are zeros.
  */

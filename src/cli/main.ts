@@ -16,7 +16,7 @@ import {evalRun} from './eval';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, NumericSetting, parseNumber} from './numbers';
 import {Io, processIo, UsageError} from './progress';
 import {parseModels, parseModes, reproduce} from './reproduce';
-import {CLI_DATASETS, CLI_PRESETS, defaultOut, defaultPreset, SCHEDULES, timestamp, train, TrainConfig} from './train';
+import {CLI_DATASETS, CLI_PRESETS, defaultOut, defaultPreset, OBJECTIVES, SCHEDULES, timestamp, train, TrainConfig} from './train';
 
 /** A commander parser of a numeric option with the domain of `setting` (one table for all: numbers.ts). */
 function numberOf(setting: NumericSetting): (v: string) => number {
@@ -52,6 +52,10 @@ function addTrainingOptions(cmd: Command): Command {
       .option('--limit-test <n>', 'use only the first N test examples', numberOf('limitTest'))
       .option('--train-eval-size <n>',
               'train error on the first N training examples (default: as many as the test set has)', numberOf('trainEvalSize'))
+      .addOption(new Option('--objective <name>', 'supervised, or contrastive (two BYOL views, InfoNCE; the readout ' +
+                                                   'trained after each epoch)').choices(OBJECTIVES).default('supervised'))
+      .option('--area-lb <x>', 'contrastive: crop-area lower bound of the views (default: 0.5 for M/8/16, 0.3 for L/8/64)',
+              v => Number(v))
       .option('--verbose', 'print stack traces of errors');
 }
 
@@ -74,6 +78,8 @@ function trainConfig(o: Record<string, unknown>, model: string, mode: string): T
     limitTrain: (o.limitTrain as number|undefined) ?? null,
     limitTest: (o.limitTest as number|undefined) ?? null,
     trainEvalSize: (o.trainEvalSize as number|undefined) ?? null,
+    objective: (o.objective as TrainConfig['objective']|undefined) ?? 'supervised',
+    areaLowerBound: (o.areaLowerBound as number|undefined) ?? null,
   };
 }
 

@@ -16,14 +16,16 @@ import * as seedrandom from 'seedrandom';
 
 import {LearningRateScheduler} from '../callbacks/learning_rate_scheduler';
 import {forwardGradient} from '../callbacks/forward_gradient_callback';
+import {byolViews, randomFlip} from '../data/augment';
 import {loadDataset} from '../data/files';
-import {normalizationOf, toTensors} from '../data/normalize';
+import {normalizationOf, normalizeImages, toTensors} from '../data/normalize';
 import {permutation} from '../data/random';
 import {DatasetName, gatherSplit, ImageSplit, sliceSplit} from '../data/split';
 import {ValueError} from '../errors';
 import {softmaxCrossEntropy} from '../losses/local_cross_entropy';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
-import {compileLocalMixer, localMixerTargets, TRAINING_MODES, TrainingMode} from '../models/training_modes';
+import {trainReadout} from '../models/readout';
+import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constant, linearDecay, Schedule, warmupCosineDecay} from '../optimizers/schedules';
 import {checkBackend, CliBackend, setUpBackend} from './backend';
@@ -63,6 +65,24 @@ export interface TrainConfig {
   limitTest: number|null;
   /** Train error is measured on the first N training examples; null: as many as the test set has. */
   trainEvalSize: number|null;
+  /**
+   * 'supervised' (default; also when absent, as in runs saved before it existed) or 'contrastive':
+   * the paper's SimCLR-style pretraining on two BYOL views with shared noise, the linear readout
+   * trained after each epoch (`trainReadout`).
+   */
+  objective?: Objective|null;
+  /** Contrastive: lower bound of the crop area of the BYOL views; null: the paper's for the model. */
+  areaLowerBound?: number|null;
+}
+
+/** The training objectives of the CLI. */
+export const OBJECTIVES = ['supervised', 'contrastive'] as const;
+/** One of `OBJECTIVES`. */
+export type Objective = typeof OBJECTIVES[number];
+
+/** The paper's crop-area lower bound of the BYOL views (Appendix 11): 0.5 for M/8, 0.3 for L/8. */
+export function defaultAreaLowerBound(model: LocalMixerPreset): number {
+  return model === 'L/8/64' ? 0.3 : model === 'M/8/16' ? 0.5 : 0.08;
 }
 
 /** Options of one `train` invocation. */
@@ -204,6 +224,66 @@ export function defaultOut(data: string, model: string, mode: string, when = new
   return path.join('runs', `${data}-${model.replace(/\//g, '_')}-${mode}-${timestamp(when)}`);
 }
 
+/** Whether the run is contrastive; a UsageError for an unknown objective or a bad area bound. */
+function checkObjective(config: TrainConfig): boolean {
+  const objective = config.objective ?? 'supervised';
+  if (!(OBJECTIVES as readonly string[]).includes(objective)) {
+    throw new UsageError(`--objective must be one of ${OBJECTIVES.join(', ')}. Received: ${JSON.stringify(objective)}.`);
+  }
+  const a = config.areaLowerBound;
+  if (a != null && !(a > 0 && a <= 1)) {
+    throw new UsageError(`--area-lb must be a number in (0, 1]. Received: ${a}.`);
+  }
+  if (objective === 'contrastive' && config.mode === 'DFA') {
+    throw new UsageError(`--objective contrastive: mode DFA needs labels at every layer; use another mode.`);
+  }
+  return objective === 'contrastive';
+}
+
+/**
+ * The training images of epoch `epoch` (0-based), as the paper's code feeds them: CIFAR-10's are each
+ * flipped left–right with probability 1/2 (its CIFAR train preprocessing always flips, also without
+ * its `aug` flag), drawn from the run's seed and the epoch, so `--resume` draws the same flips;
+ * other data sets are unchanged. Takes ownership of `xs` (returns it, or disposes it).
+ */
+export function epochTrainingImages(xs: Tensor4D, data: DatasetName, seed: number, epoch: number): Tensor4D {
+  if (data !== 'cifar10') {
+    return xs;
+  }
+  try {
+    return randomFlip(xs, `${seed}/flip/${epoch}`);
+  } finally {
+    xs.dispose();
+  }
+}
+
+/** Views made per augmentation call (bounds the memory of the intermediate images). */
+const VIEW_CHUNK = 1000;
+
+/**
+ * The contrastive inputs of epoch `epoch` (0-based): two BYOL views (`byolViews`, crop area
+ * [areaLowerBound, 1]) of each image of `raw` [N, H, W, C] in [0, 1], normalized, paired
+ * [N, 2, H, W, C]; drawn from the run's seed and the epoch (so `--resume` redraws them), chunk by chunk.
+ */
+export function contrastiveViews(raw: Tensor4D, data: DatasetName, seed: number, epoch: number, areaLowerBound: number): Tensor {
+  const n = raw.shape[0];
+  const chunks: Tensor[] = [];
+  try {
+    for (let start = 0; start < n; start += VIEW_CHUNK) {
+      chunks.push(tf.tidy(() => {
+        const x = tf.slice(raw, start, Math.min(VIEW_CHUNK, n - start));
+        const [v1, v2] = byolViews(x, `${seed}/views/${epoch}/${start}`, {areaLowerBound});
+        return pairViews(normalizeImages(v1, data), normalizeImages(v2, data));
+      }));
+    }
+    return chunks.length === 1 ? chunks[0] : tf.concat(chunks, 0);
+  } finally {
+    if (chunks.length > 1) {
+      tf.dispose(chunks);
+    }
+  }
+}
+
 /** The learning-rate schedule of a run over `stepsPerEpoch`-step epochs (optax semantics). */
 export function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule {
   const total = config.epochs * stepsPerEpoch;
@@ -238,7 +318,8 @@ export async function evaluate(model: tfl.LayersModel, xs: Tensor4D, ys: Tensor2
     const [w, l] = tf.tidy(() => {
       const x = tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]);
       const y = tf.slice(ys, [start, 0], [size, -1]);
-      const out = model.predict(x) as Tensor|Tensor[];
+      // (a contrastive LocalMixer reads two views [N, 2, H, W, C]: its readout sees the first)
+      const out = model.predict(model.inputs[0].shape.length === 5 ? pairViews(x, x) : x) as Tensor|Tensor[];
       const logits = Array.isArray(out) ? out[out.length - 1] : out;
       const miss = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, -1), tf.argMax(y, -1)), 'float32'));
       return [miss, tf.sum(softmaxCrossEntropy(y, logits))];
@@ -263,6 +344,7 @@ export function buildModel(config: TrainConfig, split: ImageSplit): tfl.LayersMo
     patchSize: onePatch ? split.height : undefined,
     classes: 10,
     seed: config.seed,
+    objective: config.objective ?? 'supervised',
   });
 }
 
@@ -303,6 +385,7 @@ const TRAIN_CONFIG_TYPES: Readonly<Record<keyof TrainConfig, 'string'|'number'|'
   data: 'string', dataDir: 'string?', model: 'string', mode: 'string', epochs: 'number', batch: 'number', lr: 'number',
   schedule: 'string', warmupEpochs: 'number', momentum: 'number', weightDecay: 'number', backend: 'string',
   seed: 'number', limitTrain: 'number?', limitTest: 'number?', trainEvalSize: 'number?',
+  objective: 'string?', areaLowerBound: 'number?',
 };
 const OPTIONAL_NUMBERS = ['limitTrain', 'limitTest', 'trainEvalSize', 'stopAfterEpoch'] as const;
 
@@ -329,7 +412,8 @@ export function runStateProblem(state: unknown): string|null {
   }
   for (const [key, type] of Object.entries(TRAIN_CONFIG_TYPES)) {
     const v = config[key];
-    const ok = type.endsWith('?') ? v === null || typeof v === type.slice(0, -1) : typeof v === type;
+    // (an optional setting may be absent: runs saved before it existed)
+    const ok = type.endsWith('?') ? v == null || typeof v === type.slice(0, -1) : typeof v === type;
     if (!ok) {
       return `has config.${key} = ${JSON.stringify(v) ?? 'nothing'}, expected a ${type.replace('?', ' or null')}`;
     }
@@ -426,9 +510,12 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
       data: opts.data, dataDir: opts.dataDir, model: opts.model, mode: opts.mode, epochs: opts.epochs, batch: opts.batch,
       lr: opts.lr, schedule: opts.schedule, warmupEpochs: opts.warmupEpochs, momentum: opts.momentum,
       weightDecay: opts.weightDecay, backend: opts.backend, seed: opts.seed, limitTrain: opts.limitTrain,
-      limitTest: opts.limitTest, trainEvalSize: opts.trainEvalSize,
+      limitTest: opts.limitTest, trainEvalSize: opts.trainEvalSize, objective: opts.objective ?? 'supervised',
+      areaLowerBound: opts.areaLowerBound ?? null,
     };
   }
+  const contrastive = checkObjective(config);
+  const areaLowerBound = config.areaLowerBound ?? defaultAreaLowerBound(config.model);
   checkDataset(config.data);
   checkPreset(config.model);
   checkMode(config.mode);
@@ -513,7 +600,22 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         }
         const t0 = Date.now();
         const order = permutation(rng, trainSplit.count).subarray(0, usedPerEpoch);
-        const {xs, ys} = toTensors(gatherSplit(trainSplit, order), {dataset: config.data});
+        const batch = toTensors(gatherSplit(trainSplit, order), {dataset: config.data, normalize: !contrastive});
+        // contrastive: the un-augmented (normalized) images train the readout after the epoch
+        let readoutImages: Tensor4D|null = null;
+        let xs: Tensor;
+        if (contrastive) {
+          try {
+            xs = contrastiveViews(batch.xs as Tensor4D, config.data, config.seed, epoch, areaLowerBound);
+            readoutImages = normalizeImages(batch.xs as Tensor4D, config.data);
+          } finally {
+            batch.xs.dispose();
+          }
+        } else {
+          xs = epochTrainingImages(batch.xs as Tensor4D, config.data, config.seed, epoch);
+        }
+        const ys = batch.ys;
+        let readoutLoss = NaN;
         const metrics = new RunningMetrics();
         const bar = new EpochProgress(opts.quiet ? null : io.barStream, `epoch ${epoch + 1}/${config.epochs}`, stepsPerEpoch);
         let lastLr = NaN;
@@ -541,14 +643,21 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
                   if (typeof logs.fg_skipped === 'number') {
                     skipped = logs.fg_skipped;
                   }
-                  bar.update(batch + 1, metrics.mean('classifier_loss'), metrics.mean('classifier_acc'));
+                  bar.update(batch + 1, metrics.mean(contrastive ? 'loss' : 'classifier_loss'), metrics.mean('classifier_acc'));
                 },
               }),
             ],
           });
+          if (readoutImages != null) {
+            // the paper code's readout: one epoch of plain SGD (lr 0.01) on the un-augmented images
+            readoutLoss = await trainReadout(model, readoutImages, ys as Tensor2D, {
+              batchSize: config.batch, weightDecay: config.weightDecay, seed: `${config.seed}/${epoch}`,
+            });
+          }
         } finally {
           bar.stop();
           tf.dispose([xs, ys]);
+          readoutImages?.dispose();
         }
         const fitSeconds = (Date.now() - t0) / 1000;
         const testResult = await evaluate(model, test.xs, test.ys);
@@ -557,7 +666,7 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         seconds += elapsed;
         const step = optimizer.iterations;
         const record: EpochRecord = {
-          epoch: epoch + 1, step, loss: metrics.mean('classifier_loss'), totalLoss: metrics.mean('loss'),
+          epoch: epoch + 1, step, loss: contrastive ? readoutLoss : metrics.mean('classifier_loss'), totalLoss: metrics.mean('loss'),
           runningTrainAccuracy: 100 * metrics.mean('classifier_acc'), trainError: trainResult.error,
           trainLoss: trainResult.loss, testError: testResult.error, testLoss: testResult.loss, seconds: elapsed,
           fitSeconds, lr: lastLr, skippedSteps: skipped,
@@ -582,7 +691,7 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
     const finished = done >= config.epochs;
     const last = history[done - 1];
     const best = history.reduce((b, r) => (r.testError < b.testError ? r : b), history[0] ?? last);
-    const paper = paperResult(config.data, config.model, config.mode);
+    const paper = contrastive ? null : paperResult(config.data, config.model, config.mode);
     const summary: TrainSummary = {
       config, out, finished, epochs: done, steps: last?.step ?? 0, stepsPerEpoch,
       trainExamples: trainSplit.count, testExamples: testSplit.count, trainEvalExamples: trainEvalCount,

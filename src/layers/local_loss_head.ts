@@ -124,11 +124,27 @@ abstract class LinearHead extends tfl.layers.Layer {
   }
 
   /**
+   * Feedback alignment, the paper code's head (`loss`: `sg(L − L_bw) + L_bw`, L_bw through the
+   * fixed random matrix B, then `update_*feedback_alignment` gives the kernel B's gradient): logits
+   * with the value features·B + b whose derivative reaches the input through B and the kernel as
+   * featuresᵀ·δ (the bias as δ). The local loss trains on them (see `localCrossEntropy`). Null
+   * unless `feedback` is 'random'.
+   */
+  protected feedbackLogits(features: Tensor): Tensor|null {
+    if (this.feedback !== 'random') {
+      return null;
+    }
+    const kernel = this.kernel!.read();
+    const b = this.feedbackMatrix!;  // (made by `logits`, which ran first)
+    return tf.add(denseLinear(features, kernel, this.bias!.read(), b), stopGradient(tf.matMul(features, tf.sub(b, kernel))));
+  }
+
+  /**
    * In a training step, tells the local loss of `out` what it needs (see `LocalHeadInfo`): the
    * features whose patch mean the kernel maps, their tangent, the kernel, and the DFA taps of the
    * block that produced `raw` (the head's input). Outside a step nothing is done.
    */
-  protected annotateLocal(out: Tensor, raw: Tensor, features: Tensor, groups: number): void {
+  protected annotateLocal(out: Tensor, raw: Tensor, features: Tensor, groups: number, pooled?: Tensor): void {
     if (!inLocalStep()) {
       return;
     }
@@ -136,7 +152,9 @@ abstract class LinearHead extends tfl.layers.Layer {
     const info: LocalHeadInfo = {
       features: keepForStep(features), featuresTangent: t, kernel: keepForStep(this.kernel!.read()), groups,
     };
-    annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null}, t == null ? [] : [t]);
+    const feedbackLogits = pooled == null ? null : this.feedbackLogits(pooled);
+    annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null, feedbackLogits},
+             [...(t == null ? [] : [t]), ...(feedbackLogits == null ? [] : [feedbackLogits])]);
   }
 
   protected headInput(inputs: Tensor|Tensor[]): Tensor {
@@ -199,8 +217,9 @@ export class LocalLossHead extends LinearHead {
       const raw = singleInput(this, inputs);
       const x = this.headInput(inputs);
       const features = normalize(x, {groups: this.groups, epsilon: this.epsilon});
-      const logits = this.logits(tf.mean(features, 1));
-      this.annotateLocal(logits, raw, features, this.groups);
+      const pooled = tf.mean(features, 1);
+      const logits = this.logits(pooled);
+      this.annotateLocal(logits, raw, features, this.groups, pooled);
       return logits;
     });
   }

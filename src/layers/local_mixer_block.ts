@@ -290,7 +290,13 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
         const st = this.site(0, lt, 'tokens', 1);
         const yt = tf.relu(lt.z);
         st.setActive(yt);
-        const x1 = next(tf.transpose(yt, [0, 2, 1]), d, 0);
+        let x1 = tf.transpose(yt, [0, 2, 1]);
+        if (this.dfa) {
+          // the code's DFA tap of the token FC (`loss_dfa`): its output [N, D, P] averaged over the
+          // channels, projected P → classes
+          taps.push({x: yt, projection: this.dfaProjection(0, yt.shape[2] as number)});
+          x1 = stopGradient(x1);
+        }
         const l1 = this.linear(1, normalize(x1, {epsilon}), -1);
         const s1 = this.site(1, l1, 'channels', -1);
         const y1 = tf.relu(l1.z);

@@ -65,7 +65,9 @@ export function recordLocalTangents(loss: Tensor, yPred: Tensor, error: () => Te
  * The local cross-entropy loss for the logits of a `LocalLossHead` (see the file comment): per
  * example, the softmax cross-entropy of the head's logits. In a training step it also records
  * the per-(example, patch, group) directional derivatives for the forward-gradient optimizer, and
- * adds the DFA taps of the block (value-neutral: each tap adds L_l − sg(L_l)). On other logits it
+ * adds the DFA taps of the block (value-neutral: each tap adds L_l − sg(L_l)); under feedback
+ * alignment it is sg(L − L_bw) + L_bw, L_bw the loss through the head's fixed random matrix (the
+ * paper's code). On other logits it
  * is the plain softmax cross-entropy (from logits, not probabilities).
  *
  * ```js
@@ -81,6 +83,13 @@ export function localCrossEntropy(): LossFunction {
     }
     const ann = annotationOf(yPred);
     let loss = softmaxCrossEntropy(yTrue, yPred);
+    const feedbackLogits = ann?.feedbackLogits as Tensor|null|undefined;
+    if (feedbackLogits != null) {
+      // feedback alignment (the paper code's loss): the value of L, the derivative of L_bw, the
+      // loss through the head's fixed random matrix
+      const lossBw = softmaxCrossEntropy(yTrue, feedbackLogits);
+      loss = tf.add(stopGradient(tf.sub(loss, lossBw)), lossBw);
+    }
     const taps = ann?.dfaTaps as Array<{x: Tensor, projection: Tensor}>|null|undefined;
     for (const tap of taps ?? []) {
       const local = softmaxCrossEntropy(yTrue, tf.matMul(tf.mean(tap.x, 1), tap.projection));

@@ -35,12 +35,17 @@ export interface ModeSpec {
   /** The local losses train the backbone ("L"), each block credited by its own losses. */
   localLosses: boolean;
   /**
-   * Global forward-gradient modes: the last block's local loss is the objective of the whole
-   * backbone, credited per example (not per patch and group); the classifier trains on
-   * stop-gradient features. So FG-A ≡ LG-FG-A for a one-block, one-patch, one-group model, as in
-   * the paper's Table 3 (S/1/1).
+   * Global forward-gradient modes with `globalObjective: 'last-head'`: the last block's local loss
+   * is the objective of the whole backbone, credited per example (not per patch and group); the
+   * classifier trains on stop-gradient features. (False in the default, the code's: the final
+   * classifier's loss is the objective.)
    */
   lastHeadObjective: boolean;
+  /**
+   * The backbone's activity estimate is the gradient of the batch *sum* of the per-example losses
+   * (the code's global FG-A, `avg_batch=False`), not their mean.
+   */
+  sumOverBatch: boolean;
   /** Backward weights of backprop modes. */
   feedback: Feedback;
   /** The paper code's DFA: a fixed random projection and local loss per layer, sg after each. */
@@ -49,13 +54,16 @@ export interface ModeSpec {
 
 const S = (perturb: Perturbation, blockStop: boolean, readoutStop: boolean, localLosses: boolean,
            feedback: Feedback = 'exact', dfa = false): ModeSpec =>
-    ({perturb, blockStop, readoutStop, localLosses, feedback, dfa, lastHeadObjective: perturb !== 'none' && !localLosses});
+    ({perturb, blockStop, readoutStop, localLosses, feedback, dfa, lastHeadObjective: false,
+      sumOverBatch: perturb === 'activity' && !localLosses});
 
 /**
- * The switches of each mode. Global modes train the backbone end to end from one loss: the final
- * classifier's (BP, FA) or the last block's (FG-W, FG-A), credited per example; L- modes add the
- * local losses (errors of later blocks still reach earlier ones); LG- modes stop gradients between
- * blocks, so each block learns from its own losses only, credited per (patch, group).
+ * The switches of each mode. Global modes train the backbone end to end from one loss, the final
+ * classifier's, credited per example (as the paper's code: `update_backprop`,
+ * `update_global_forward_grad_weights` / `_activations` with `readout=False`; global FG-A sums the
+ * per-example losses over the batch, `avg_batch=False`); L- modes add the local losses (errors of
+ * later blocks still reach earlier ones); LG- modes stop gradients between blocks, so each block
+ * learns from its own losses only, credited per (patch, group).
  */
 export const MODE_SPECS: {readonly [mode in TrainingMode]: ModeSpec} = {
   'BP': S('none', false, false, false),
@@ -65,11 +73,38 @@ export const MODE_SPECS: {readonly [mode in TrainingMode]: ModeSpec} = {
   'L-FA': S('none', false, true, true, 'random'),
   'LG-FA': S('none', true, true, true, 'random'),
   'DFA': S('none', true, true, false, 'exact', true),
-  'FG-W': S('weight', false, true, false),
-  'FG-A': S('activity', false, true, false),
+  'FG-W': S('weight', false, false, false),
+  'FG-A': S('activity', false, false, false),
   'LG-FG-W': S('weight', true, true, true),
   'LG-FG-A': S('activity', true, true, true),
 };
+
+/**
+ * What the global forward-gradient modes (FG-W, FG-A) of a supervised LocalMixer differentiate:
+ * - `'classifier'` (default; the paper's code): the final classifier's loss, through the
+ *   classifier (no stop-gradient before it), the batch sum of the per-example losses for FG-A.
+ * - `'last-head'`: the last block's local loss, batch mean, the classifier on stop-gradient
+ *   features. Then FG-A ≡ LG-FG-A and FG-W ≡ LG-FG-W on a one-block, one-patch, one-group model
+ *   (S/1/1), as the paper's Table 3 prints them.
+ * A contrastive LocalMixer's global modes always use the last block's loss (it has no labelled
+ * objective to train the backbone with).
+ */
+export type GlobalObjective = 'classifier'|'last-head';
+
+const GLOBAL_OBJECTIVES: readonly GlobalObjective[] = ['classifier', 'last-head'];
+
+/** The switches of `mode` with the global objective `objective` (see `GlobalObjective`). */
+export function modeSpec(mode: TrainingMode, objective: GlobalObjective = 'classifier'): ModeSpec {
+  const spec = MODE_SPECS[checkMode(mode)];
+  if (!GLOBAL_OBJECTIVES.includes(objective)) {
+    throw new ValueError(
+        `globalObjective must be one of ${GLOBAL_OBJECTIVES.join(', ')}. Received: ${JSON.stringify(objective)}.`);
+  }
+  if (objective === 'classifier' || spec.perturb === 'none' || spec.localLosses) {
+    return spec;
+  }
+  return {...spec, readoutStop: true, lastHeadObjective: true, sumOverBatch: false};
+}
 
 function checkMode(mode: string): TrainingMode {
   if (!(TRAINING_MODES as readonly string[]).includes(mode)) {
@@ -113,8 +148,9 @@ function headTrainsBackbone(spec: ModeSpec, contrastive: boolean, last: boolean)
  * taps. The weights are untouched, so one model can be trained in any mode. (Use
  * `compileLocalMixer`, which also sets up the optimizer and losses of the mode.)
  */
-export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): void {
-  const spec = MODE_SPECS[checkMode(mode)];
+export function setTrainingMode(
+    model: tfl.LayersModel, mode: TrainingMode, options: {globalObjective?: GlobalObjective} = {}): void {
+  const spec = modeSpec(checkMode(mode), options.globalObjective);
   const {blocks, heads, classifier, stops, contrastive} = mixerLayers(model);
   if (contrastive && spec.dfa) {
     throw new ValueError(
@@ -138,6 +174,12 @@ export function setTrainingMode(model: tfl.LayersModel, mode: TrainingMode): voi
   classifier.feedback = spec.feedback;
 }
 
+/**
+ * The gradient scale of the backbone and heads of a contrastive LocalMixer in the backprop modes
+ * (BP, L-BP, LG-BP, FA family): the paper code's ×2 (see `compileLocalMixer`).
+ */
+export const CONTRASTIVE_BACKPROP_SCALE = 2;
+
 /** Options of `compileLocalMixer`. */
 export interface CompileLocalMixerArgs {
   /** The training mode. Defaults to 'LG-FG-A'. */
@@ -148,7 +190,11 @@ export interface CompileLocalMixerArgs {
   learningRate?: number;
   /** Added to the gradient of every weight matrix (not biases), ×w. Defaults to 1e-4. */
   weightDecay?: number;
-  /** Multiplier of the final classifier's gradient (the code's last_layer_lr). Defaults to 0.1. */
+  /**
+   * Multiplier of the final classifier's gradient (the code's last_layer_lr). Defaults to 0.1; 0 for
+   * a contrastive model, whose readout the paper's code trains apart, after each epoch (see
+   * `trainReadout`).
+   */
   classifierScale?: number;
   /** Perturbation samples per step (FG modes). Defaults to 1. */
   samples?: number;
@@ -158,6 +204,8 @@ export interface CompileLocalMixerArgs {
   seed?: number|null;
   /** τ of the contrastive loss (contrastive models). Defaults to 0.5. */
   temperature?: number;
+  /** What FG-W and FG-A differentiate (see `GlobalObjective`). Defaults to 'classifier', the code's. */
+  globalObjective?: GlobalObjective;
 }
 
 /**
@@ -176,8 +224,8 @@ export interface CompileLocalMixerArgs {
  */
 export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixerArgs = {}): ForwardGradientOptimizer {
   const mode = checkMode(args.mode ?? 'LG-FG-A');
-  const spec = MODE_SPECS[mode];
-  const {heads, classifier, contrastive: contrastiveModel} = mixerLayers(model);
+  const spec = modeSpec(mode, args.globalObjective);
+  const {blocks, heads, classifier, contrastive: contrastiveModel} = mixerLayers(model);
   // (every argument is checked before the model is touched)
   const learningRate = checkLearningRate('compileLocalMixer', args.learningRate ?? 0.01);
   const seed = checkSeed('compileLocalMixer', args.seed);
@@ -185,9 +233,19 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     perturb: spec.perturb,
     optimizer: args.optimizer ?? tf.train.momentum(learningRate, 0.9),
     weightDecay: args.weightDecay ?? 1e-4,
-    gradientScale: {[classifier.name]: args.classifierScale ?? 0.1},
+    gradientScale: {
+      // The code's contrastive backprop modes differentiate Σ_rows(local loss)/N + 2·mean(final
+      // loss) over the 2N view rows: twice the gradient of our per-example mean of the two views
+      // (its FG modes average the two views' estimates: the same scale as ours).
+      ...(contrastiveModel && spec.perturb === 'none' ?
+              Object.fromEntries([...blocks, ...heads].map(l => [l.name, CONTRASTIVE_BACKPROP_SCALE])) : {}),
+      // (a contrastive model's readout learns only from `trainReadout`, as the code's readout)
+      [classifier.name]: args.classifierScale ?? (contrastiveModel ? 0 : 0.1),
+    },
     exactLayers: spec.perturb === 'none' ? [] : [...heads.map(h => h.name), classifier.name],
     localCredit: spec.localLosses,
+    // (a contrastive model's global modes keep the last block's batch-mean loss)
+    sumOverBatch: spec.sumOverBatch && !contrastiveModel,
     samples: args.samples,
     noise: args.noise,
     seed,
@@ -196,7 +254,7 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
   try {
     loss = model.outputNames.map(name => name === classifier.name || !contrastiveModel ?
         localCrossEntropy() : contrastive({temperature: args.temperature}));
-    setTrainingMode(model, mode);
+    setTrainingMode(model, mode, {globalObjective: args.globalObjective});
   } catch (e) {
     optimizer.dispose();
     throw e;
@@ -226,9 +284,9 @@ export function trainingModeOf(model: tfl.LayersModel, perturb: Perturbation): T
   const {blocks, heads, stops, contrastive} = mixerLayers(model);
   const blockStop = stops.filter(s => s.role === 'block').every(s => s.active);
   const readoutStop = stops.filter(s => s.role === 'readout').every(s => s.active);
-  // the mode whose switches (as setTrainingMode sets them) are the model's
-  for (const mode of TRAINING_MODES) {
-    const s = MODE_SPECS[mode];
+  // the mode whose switches (as setTrainingMode sets them, for either global objective) are the model's
+  const candidates = GLOBAL_OBJECTIVES.flatMap(o => TRAINING_MODES.map(mode => ({mode, s: modeSpec(mode, o)})));
+  for (const {mode, s} of candidates) {
     if (s.perturb === perturb && (blocks.length === 1 || s.blockStop === blockStop) &&
         readoutStopOf(s, contrastive) === readoutStop &&
         heads.every((h, i) => h.detach === !headTrainsBackbone(s, contrastive, i === heads.length - 1)) &&

@@ -355,7 +355,7 @@ export class ActivityStep implements LocalStepListener {
   constructor(
       private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
       private readonly seed: number|null, private readonly step: number,
-      readonly perturbActivities = true, readonly localCredit = true) {
+      readonly perturbActivities = true, readonly localCredit = true, readonly sumOverBatch = false) {
     attachment.records = new Array(attachment.numOutputs).fill(null);
   }
 
@@ -523,7 +523,8 @@ export class ActivityStep implements LocalStepListener {
 
   /**
    * The directional derivatives credited to each output's loss, normalized like the batch loss
-   * (weighted loss of example n / number of loss elements): per example [K, N], and per
+   * (weighted loss of example n / number of loss elements; with `sumOverBatch`, not divided by the
+   * batch size: the batch sum of the per-example losses): per example [K, N], and per
    * (example, patch, group) [K, N, P, G] for local losses. Non-finite values (the step will be
    * skipped) are zeroed: the gradients feed the inner optimizer's state.
    */
@@ -555,6 +556,8 @@ export class ActivityStep implements LocalStepListener {
         return {perExample: finite(r.sampleWeights == null ? t : tf.mul(t, tf.mean(r.sampleWeights))), local: null};
       }
       const n = lossShape[0];
+      // the batch mean (or, sumOverBatch, the batch sum) of the per-example losses
+      const denominator = this.sumOverBatch ? r.perExample.size / n : r.perExample.size;
       if (n === 0) {
         throw new ValueError(
             `forwardGradient: the batch has 0 examples (the loss of output ` +
@@ -569,7 +572,7 @@ export class ActivityStep implements LocalStepListener {
       if (extra.length > 0) {
         t = tf.sum(t, extra);
       }
-      const perExample = finite(tf.reshape(tf.div(t, r.perExample.size), [k, n]));
+      const perExample = finite(tf.reshape(tf.div(t, denominator), [k, n]));
       let local: Tensor|null = null;
       if (r.localTangents != null) {
         // rows: N, or V·N for V views per example (view-major)
@@ -578,7 +581,7 @@ export class ActivityStep implements LocalStepListener {
         if (r.sampleWeights != null) {
           l = tf.mul(l, tf.reshape(r.sampleWeights, [1, 1, n, 1, 1]));
         }
-        local = finite(tf.reshape(tf.div(l, r.perExample.size), [k, rows, p, g]));
+        local = finite(tf.reshape(tf.div(l, denominator), [k, rows, p, g]));
       }
       return {perExample, local};
     });

@@ -51,7 +51,12 @@ export interface ForwardGradientOptimizerArgs {
    * [0, 2^32). Defaults to null (random).
    */
   seed?: number|null;
-  /** Decoupled L2: adds `weightDecay·w` to the gradient of every weight of rank ≥ 2 (not biases). */
+  /**
+   * L2 weight decay, coupled: adds `weightDecay·w` to the gradient of every weight matrix (rank ≥ 2;
+   * not biases, not even a grouped layer's [G, D/G] bias), after `gradientScale`, so the decay is
+   * not scaled, and before the inner optimizer (it goes through its momentum), as the paper's
+   * code: `grads[-1] *= last_layer_lr`, then `gw + wd·w` for weights only, then `optax.sgd`.
+   */
   weightDecay?: number;
   /**
    * Multiplies the gradient of the weights of a layer (key: layer name, or a full variable name)
@@ -70,6 +75,14 @@ export interface ForwardGradientOptimizerArgs {
    * and FG-W do. Defaults to true.
    */
   localCredit?: boolean;
+  /**
+   * Activity perturbation: credit each example with the derivative of its own loss, not divided by
+   * the batch size, so the estimate is the gradient of the batch *sum* of the per-example losses (N
+   * times the mean's). The paper code's global FG-A does this (`avg_batch=False`). Defaults to false.
+   * (`fg.callbacks.gradientQuality` compares estimates with the batch mean's exact gradient, so it
+   * reports such an estimate as N times too large.)
+   */
+  sumOverBatch?: boolean;
 }
 
 /** Statistics of the last step, as tensors (read them asynchronously: no host sync in a step). */
@@ -179,6 +192,15 @@ function freeingTapeOnThrow<T>(f: () => T): () => T {
   };
 }
 
+/**
+ * Whether weight decay applies to `v`: weight matrices and filters (rank ≥ 2), not biases, whatever
+ * their rank (a grouped linear layer's bias is [G, D/G]; tfjs-layers names biases `…bias`, with a
+ * `_N` suffix when a name repeats).
+ */
+export function isDecayed(v: tf.Variable): boolean {
+  return v.rank >= 2 && !/bias(_\d+)?$/.test(v.name);
+}
+
 /** A bool scalar: whether `value` and every element of every tensor of `tensors` are finite. */
 function allFinite(value: Tensor, tensors: Tensor[]): Tensor {
   return tensors.reduce((ok, t) => tf.logicalAnd(ok, tf.all(tf.isFinite(t))), tf.isFinite(value));
@@ -227,6 +249,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   readonly gradientScale: {[name: string]: number};
   readonly exactLayers: string[];
   readonly localCredit: boolean;
+  readonly sumOverBatch: boolean;
   readonly stats: ForwardGradientStats;
   /** Set by `fg.callbacks.forwardGradient()` while the model trains. */
   attachment: ModelAttachment|null = null;
@@ -273,6 +296,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     }
     this.exactLayers = [...exactLayers];
     this.localCredit = args.localCredit ?? true;
+    this.sumOverBatch = args.sumOverBatch ?? false;
     // (in tidy: tf.variable(t) leaves t itself allocated)
     this.stats = tf.tidy(() => ({
       directionalDerivative: tf.variable(tf.scalar(0), false),
@@ -358,7 +382,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const k = this.samples;
     const attachment = this.attachment;
     const local = attachment == null ? null :
-        new ActivityStep(attachment, this.noise, this.seed, step, this.perturb === 'activity', this.localCredit);
+        new ActivityStep(
+            attachment, this.noise, this.seed, step, this.perturb === 'activity', this.localCredit, this.sumOverBatch);
     local?.setBatchShape(batchShape);
     const activity = this.perturb === 'activity' ? local : null;
     try {
@@ -448,11 +473,10 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     });
   }
 
-  /** Weight decay, per-layer scales, zero gradients for missing ones, and the non-finite guard. */
   /**
-   * What the optimizer does to any gradient before applying it: decoupled weight decay, the
-   * per-layer scales, zeros for missing gradients. (For callbacks that compare exact gradients with
-   * the estimates, such as `gradientQuality`.)
+   * What the optimizer does to any gradient before applying it: zeros for missing gradients, the
+   * per-layer scales, then the (coupled) weight decay of weight matrices. (For callbacks that
+   * compare exact gradients with the estimates, such as `gradientQuality`.)
    */
   postprocessGradients(grads: NamedTensorMap, vars: tf.Variable[]): NamedTensorMap {
     return this.postprocess(grads, vars, null);
@@ -466,12 +490,12 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const out: NamedTensorMap = {};
     for (const v of vars) {
       let g = grads[v.name] ?? tf.zerosLike(v);
-      if (this.weightDecay > 0 && v.rank >= 2) {
-        g = tf.add(g, tf.mul(v, this.weightDecay));
-      }
       const scale = this.scaleOf(v.name);
       if (scale !== 1) {
         g = tf.mul(g, scale);
+      }
+      if (this.weightDecay > 0 && isDecayed(v)) {
+        g = tf.add(g, tf.mul(v, this.weightDecay));
       }
       if (ok != null) {
         g = tf.where(ok, g, tf.zerosLike(g));
@@ -594,6 +618,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       gradientScale: Object.entries(this.gradientScale).map(([name, scale]) => ({name, scale})),
       exactLayers: this.exactLayers.map(name => ({name})),
       localCredit: this.localCredit,
+      sumOverBatch: this.sumOverBatch,
       optimizer: {name: this.inner.getClassName(), config: this.inner.getConfig()},
     };
   }
@@ -606,6 +631,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       gradientScale: Array<{name: string, scale: number}>,
       exactLayers?: Array<{name: string}>,
       localCredit?: boolean,
+      sumOverBatch?: boolean,
       optimizer: {name: string, config: tf.serialization.ConfigDict},
     };
     const innerCls = tf.serialization.SerializationMap.getMap().classNameMap[c.optimizer.name];
@@ -618,6 +644,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       gradientScale: Object.fromEntries((c.gradientScale ?? []).map(e => [e.name, e.scale])),
       exactLayers: (c.exactLayers ?? []).map(e => e.name),
       localCredit: c.localCredit,
+      sumOverBatch: c.sumOverBatch,
       optimizer: inner,
     } as unknown as tf.serialization.ConfigDict);
   }

@@ -9,7 +9,7 @@ import {Tensor} from '@tensorflow/tfjs-core';
 
 import * as fg from '../../src';
 import {withTangents} from '../../src/autodiff';
-import {LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
+import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
 import {describeBackends, expectClose, randn, tolScale} from '../util';
 
 const EPS = 1e-5;
@@ -106,6 +106,24 @@ describeBackends('layers: LocalMixerBlock against the code\'s block0 / mlp_block
       expectClose(sites[0].z, codeTokenZ(x, ws[0], ws[1]), 1e-4 * tolScale(), 1e-4 * tolScale(), 'token activity');
     });
     tf.dispose([x, out, ...ws, ...sites.flatMap(s => [s.z, ...s.saved])]);
+    block.dispose();
+  });
+
+  it('DFA (block ≥ 1): the token FC\'s tap is its output [N, D, P] (averaged over the channels by the loss) with a P → classes projection, as the code\'s loss_dfa', () => {
+    const block = fg.layers.localMixerBlock({index: 1, channels: d, hidden: d, groups, classes: 5, seed: 4});
+    const x = randn([n, p, d]);
+    block.apply(x);  // builds
+    const ws = randomWeights(block);
+    block.setWeights(ws);
+    block.dfa = true;
+    runLocalStep(null, () => tf.tidy(() => {
+      const out = block.apply(x) as Tensor;
+      const taps = annotationOf(out)?.dfaTaps as Array<{x: Tensor, projection: Tensor}>;
+      expect(taps.map(t => t.x.shape)).toEqual([[n, d, p], [n, p, d], [n, p, d]]);
+      expect(taps.map(t => t.projection.shape)).toEqual([[p, 5], [d, 5], [d, 5]]);
+      expectClose(taps[0].x, tf.relu(codeTokenZ(x, ws[0], ws[1])), 1e-4 * tolScale(), 1e-4 * tolScale(), 'token tap');
+    }));
+    tf.dispose([x, ...ws]);
     block.dispose();
   });
 

@@ -8,10 +8,11 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
+import {normalize} from '../../src/layers/layer_norm';
 import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
 import {ActivityStep, ModelAttachment} from '../../src/optimizers/activity';
 import {BAD_DATA, badData, bits, optimizerState} from '../optimizers/non_finite_data';
-import {describeBackends, values} from '../util';
+import {describeBackends, expectClose, values} from '../util';
 
 type LossFns = Array<(a: Tensor, b: Tensor) => Tensor>;
 
@@ -262,6 +263,88 @@ describeBackends('LocalMixer training modes', backend => {
     });
   }
 
+  for (const mode of ['FG-W', 'FG-A'] as const) {
+    it(`${mode}: the mean of K estimates converges to the gradient of the final classifier's loss through the backbone (the code's global objective${mode === 'FG-A' ? ', summed over the batch' : ''})`, () => {
+      const model = tiny(3);
+      // (the classifier is zero-initialized: give it weights, so that its loss depends on the backbone)
+      const classifier = model.getLayer('classifier');
+      classifier.setWeights(tf.tidy(() => classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 20 + i))));
+      const n = 4;
+      const {x, y} = data(n);
+      // BP: the backbone's exact gradient of the batch-mean classifier loss, nothing else
+      fg.models.compileLocalMixer(model, {mode: 'BP', weightDecay: 0});
+      const vars = backbone(model);
+      const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+      const exactOpt = model.optimizer as fg.optimizers.ForwardGradientOptimizer;
+      const bp = exactOpt.computeGradients(lossFn(model, x, y), all);
+      // global FG-A estimates the gradient of the batch sum (avg_batch=False), N times the mean's
+      const exact = tf.tidy(() => Object.fromEntries(vars.map(v => [v.name, tf.mul(bp.grads[v.name], mode === 'FG-A' ? n : 1)])));
+      const results: Array<{k: number, cos: number, rel: number}> = [];
+      for (const k of mode === 'FG-A' ? [16, 256, 4096] : [64, 1024, 16384]) {
+        const opt = fg.models.compileLocalMixer(model, {mode, weightDecay: 0, samples: k, seed: 11});
+        opt.attach(model);
+        const {value, grads} = opt.computeGradients(lossFn(model, x, y), all);
+        results.push({k, ...compare(grads, exact, vars)});
+        // the heads and the classifier get their exact gradients (the classifier's ×0.1)
+        for (const w of all.filter(v => !v.name.startsWith('block_'))) {
+          const diff = values(tf.tidy(() => tf.max(tf.abs(tf.sub(grads[w.name], bp.grads[w.name])))))[0];
+          expect(diff).withContext(w.name).toBeLessThan(1e-5);
+        }
+        opt.detach();
+        opt.dispose();
+        tf.dispose([value, grads as tf.TensorContainer]);
+      }
+      expectConvergence(results, mode === 'FG-A' ? 0.95 : 0.8);
+      if (typeof process !== 'undefined' && process.env?.FG_VERBOSE) console.log(`\n[${backend}] ${mode}: ${JSON.stringify(results)}`);
+      tf.dispose([bp.value, bp.grads as tf.TensorContainer, exact, x, y]);
+      model.dispose();
+    });
+  }
+
+  it('FG-A / FG-W with globalObjective \'last-head\': the S/1/1 switches are LG-FG-A\'s / LG-FG-W\'s (Table 3 prints identical rows)', () => {
+    const model = fg.models.localMixer({inputShape: [4, 4, 1], patchSize: 4, blocks: 1, channels: 8, groups: 1, classes: 3});
+    for (const [global, local] of [['FG-A', 'LG-FG-A'], ['FG-W', 'LG-FG-W']] as const) {
+      const a = fg.models.modeSpec(global, 'last-head');
+      const b = fg.models.modeSpec(local);
+      fg.models.setTrainingMode(model, global, {globalObjective: 'last-head'});
+      const switches = () => model.layers.map(l => JSON.stringify([(l as unknown as {active?: boolean}).active, (l as unknown as {detach?: boolean}).detach]));
+      const s1 = switches();
+      fg.models.setTrainingMode(model, local);
+      expect(switches()).withContext(global).toEqual(s1);
+      expect([a.perturb, a.readoutStop, a.sumOverBatch]).toEqual([b.perturb, b.readoutStop, false]);
+      // the default (the code's) differs: the classifier's loss, no readout stop
+      expect(fg.models.modeSpec(global).readoutStop).toBe(false);
+      expect(fg.models.modeSpec(global).sumOverBatch).toBe(global === 'FG-A');
+    }
+    expect(() => fg.models.modeSpec('FG-A', 'head' as fg.models.GlobalObjective)).toThrowError(/globalObjective must be one of/);
+    model.dispose();
+  });
+
+  for (const mode of ['L-FA', 'LG-FA'] as const) {
+    it(`${mode}: a local head learns from softmax(x̄·B + b) − y, B its fixed random matrix (the code's sg(L − L_bw) + L_bw)`, () => {
+      const model = tiny(6);
+      const n = 5;
+      const {x, y} = data(n);
+      const opt = fg.models.compileLocalMixer(model, {mode, weightDecay: 0});
+      const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+      const {value, grads} = opt.computeGradients(lossFn(model, x, y), all);
+      const head = model.getLayer('head_1');
+      const feedback = (head as unknown as {feedbackMatrix: Tensor}).feedbackMatrix;
+      const features = tfl.model({inputs: model.inputs, outputs: model.getLayer('block_1').output as tfl.SymbolicTensor});
+      tf.tidy(() => {
+        const pooled = tf.mean(normalize(features.predict(x) as Tensor, {groups: 2}), 1);
+        const [, bias] = head.getWeights();
+        const error = tf.sub(tf.softmax(tf.add(tf.matMul(pooled, feedback), bias)), y);  // p_bw − y
+        const byName = (suffix: string) => grads[all.find(v => v.name.startsWith(`head_1/${suffix}`))!.name];
+        expectClose(byName('kernel'), tf.div(tf.matMul(pooled, error, true, false), n), 1e-4, 1e-6, 'head kernel');
+        expectClose(byName('bias'), tf.mean(error, 0), 1e-4, 1e-6, 'head bias');
+      });
+      tf.dispose([value, grads as tf.TensorContainer, x, y]);
+      model.dispose();
+      opt.dispose();
+    });
+  }
+
   it('LG-FG-A: units whose ReLU is inactive get an exactly zero activity estimate', () => {
     const model = tiny(4);
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 3});
@@ -315,7 +398,9 @@ describeBackends('LocalMixer training modes', backend => {
       const w0 = backbone(model).map(v => v.clone());
       const h = await model.fit(x, ys, {epochs: 6, batchSize: 16, shuffle: false, verbose: 0,
                                         callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
-      const loss = h.history.loss as number[];
+      // (FA family: a local head descends L_bw, not its own loss L (the code's sg(L − L_bw) + L_bw), so
+      // the heads' losses need not fall: the classifier's, on the features, must)
+      const loss = h.history[fg.models.MODE_SPECS[mode].feedback === 'random' ? 'classifier_loss' : 'loss'] as number[];
       expect(loss[loss.length - 1]).withContext(loss.join(', ')).toBeLessThan(loss[0]);
       const moved = backbone(model).map((v, i) => values(tf.tidy(() => tf.max(tf.abs(tf.sub(v, w0[i])))))[0]);
       expect(Math.max(...moved)).toBeGreaterThan(0);
@@ -478,6 +563,89 @@ describeBackends('contrastive LocalMixer', () => {
     objective: 'contrastive', projection: 6,
   });
 
+  it('backprop modes: the backbone and heads get twice the gradient of the per-example mean loss (the code\'s Σ_rows / N and ×2)', () => {
+    const model = build(5);
+    const opt = fg.models.compileLocalMixer(model, {mode: 'LG-BP', weightDecay: 0});
+    const {x, y} = views(6);
+    const targets = fg.models.localMixerTargets(model, y);
+    const f = () => {
+      const outs = model.apply(x, {training: true}) as Tensor[];
+      const fns = (model as unknown as {lossFunctions: LossFns}).lossFunctions;
+      return tf.addN(outs.map((o, i) => tf.mean(fns[i](targets[i], o)))) as tf.Scalar;
+    };
+    const all = model.trainableWeights.map(w => w.read() as tf.Variable);
+    const {value, grads} = opt.computeGradients(f, all);
+    const plain = tf.variableGrads(f, all);
+    tf.tidy(() => {
+      for (const v of all) {
+        const factor = v.name.startsWith('classifier') ? 0 : 2;
+        expectClose(grads[v.name], tf.mul(plain.grads[v.name], factor), 1e-5, 1e-7, v.name);
+      }
+    });
+    tf.dispose([value, grads as tf.TensorContainer, plain.value, plain.grads as tf.TensorContainer, x, y, targets.filter(t => t !== y)]);
+    model.dispose();
+    opt.dispose();
+  });
+
+  it('pretraining leaves the readout to trainReadout: the main optimizer does not move the classifier (weight decay 0)', async () => {
+    for (const mode of ['LG-FG-A', 'BP'] as const) {
+      const model = build(3);
+      const opt = fg.models.compileLocalMixer(model, {mode, seed: 2, weightDecay: 0, learningRate: 0.1});
+      // (a non-zero classifier, so that a gradient would move it)
+      const classifier = model.getLayer('classifier');
+      classifier.setWeights(tf.tidy(() => classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 30 + i))));
+      const before = classifier.getWeights().map(w => Array.from(w.dataSync()));
+      const {x, y} = views(8);
+      const ys = fg.models.localMixerTargets(model, y);
+      await model.fit(x, ys, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
+      expect(classifier.getWeights().map(w => Array.from(w.dataSync()))).withContext(mode).toEqual(before);
+      tf.dispose([x, y, ys.filter(t => t !== y)]);
+      model.dispose();
+      opt.dispose();
+    }
+  });
+
+  it('trainReadout: one epoch of plain SGD on the classifier alone (closed-form gradient + wd·W on the kernel), backbone untouched', async () => {
+    const model = build(4);
+    const opt = fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 2});
+    const n = 12, batch = 4, lr = 0.05, wd = 0.01;
+    const images = tf.randomNormal([n, 4, 4, 1], 0, 1, 'float32', 40) as tf.Tensor4D;
+    const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 1, 0, 2, 2, 1, 0, 0, 1, 2], 'int32'), 3) as tf.Tensor2D;
+    const classifier = model.getLayer('classifier');
+    classifier.setWeights(tf.tidy(() => classifier.getWeights().map((w, i) => tf.randomNormal(w.shape, 0, 0.5, 'float32', 50 + i))));
+    const others = () => model.weights.filter(w => !w.name.startsWith('classifier')).map(w => Array.from(w.read().dataSync()));
+    const othersBefore = others();
+    // the reference: pooled, normalized first-view features (the classifier's input), SGD by hand
+    const expected = tf.tidy(() => {
+      const blockOut = tfl.model({inputs: model.inputs, outputs: model.getLayer('block_1').output as tfl.SymbolicTensor});
+      const all = blockOut.predict(fg.models.pairViews(images, images)) as Tensor;  // [2N, P, D], view-major
+      const f = normalize(tf.mean(tf.slice(all, 0, n), 1));
+      let [w, b] = classifier.getWeights();
+      for (let s = 0; s < n / batch; s++) {
+        const fs = tf.slice(f, s * batch, batch), ys = tf.slice(labels, s * batch, batch);
+        const err = tf.sub(tf.softmax(tf.add(tf.matMul(fs, w), b)), ys);
+        w = tf.sub(w, tf.mul(tf.add(tf.div(tf.matMul(fs, err, true, false), batch), tf.mul(w, wd)), lr));
+        b = tf.sub(b, tf.mul(tf.mean(err, 0), lr));
+      }
+      return [w, b];
+    });
+    const loss = await fg.models.trainReadout(model, images, labels, {learningRate: lr, batchSize: batch, weightDecay: wd});
+    expect(Number.isFinite(loss)).toBe(true);
+    const [w, b] = classifier.getWeights();
+    expectClose(w, expected[0], 1e-4, 1e-6, 'kernel');
+    expectClose(b, expected[1], 1e-4, 1e-6, 'bias');
+    expect(others()).withContext('backbone, heads').toEqual(othersBefore);
+    const before = tf.memory().numTensors;
+    await fg.models.trainReadout(model, images, labels, {batchSize: batch, seed: 1});
+    expect(tf.memory().numTensors).withContext('tensors left by trainReadout').toBe(before);
+    const supervised = tiny();
+    await expectAsync(fg.models.trainReadout(supervised, images, labels)).toBeRejectedWithError(/not a contrastive LocalMixer/);
+    supervised.dispose();
+    tf.dispose([images, labels, expected]);
+    model.dispose();
+    opt.dispose();
+  });
+
   it('both views of an example get the same activity noise', () => {
     const model = build(1);
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 2});
@@ -510,10 +678,12 @@ describeBackends('contrastive LocalMixer', () => {
       const fns = (model as unknown as {lossFunctions: LossFns}).lossFunctions;
       return tf.addN(outs.map((o, i) => tf.mean(fns[i](targets[i], o)))) as tf.Scalar;
     };
+    // (the LG-BP gradient of the per-example mean loss: plain backprop through the LG-BP switches;
+    // compileLocalMixer's contrastive LG-BP doubles it, as the code, whose FG modes do not)
     fg.models.compileLocalMixer(model, {mode: 'LG-BP', weightDecay: 0});
     const vars = backbone(model);
     const all = model.trainableWeights.map(w => w.read() as tf.Variable);
-    const exact = (model.optimizer as fg.optimizers.ForwardGradientOptimizer).computeGradients(f, all);
+    const exact = tf.variableGrads(f, all);
     const results: Array<{k: number, cos: number, rel: number}> = [];
     for (const k of [16, 256, 4096]) {
       const opt = fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', weightDecay: 0, samples: k, seed: 5});

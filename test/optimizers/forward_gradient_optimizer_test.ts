@@ -322,6 +322,25 @@ describeBackends('ForwardGradientOptimizer: training steps', () => {
     o.dispose();
   });
 
+  it('weightDecay: weight matrices only (not a grouped bias [G, D/G]), added after gradientScale (unscaled, as the code: grads *= last_layer_lr, then + wd·w)', () => {
+    const o = fg.optimizers.forwardGradient({perturb: 'none', weightDecay: 0.5, gradientScale: {wdcheck: 0.1}});
+    const kernel = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), true, 'wdcheck/group_kernel');
+    const groupedBias = tf.variable(tf.tensor2d([[1, -1], [2, -2]]), true, 'wdcheck/group_bias');
+    const bias = tf.variable(tf.tensor1d([5, 6]), true, 'wdcheck/bias');
+    const vars = [kernel, groupedBias, bias];
+    const ones = Object.fromEntries(vars.map(v => [v.name, tf.onesLike(v)]));
+    const g = tf.tidy(() => o.postprocessGradients(ones, vars));
+    tf.tidy(() => {
+      // 0.1·1 + 0.5·w for the kernel; 0.1·1 for the biases
+      expectClose(g[kernel.name], tf.tensor2d([[0.6, 1.1], [1.6, 2.1]]), 1e-6, 1e-7, 'kernel');
+      expectClose(g[groupedBias.name], tf.fill([2, 2], 0.1), 1e-6, 1e-7, 'grouped bias');
+      expectClose(g[bias.name], tf.fill([2], 0.1), 1e-6, 1e-7, 'bias');
+    });
+    tf.dispose(g as tf.TensorContainer);
+    tf.dispose([ones as tf.TensorContainer, vars]);
+    o.dispose();
+  });
+
   for (const perturb of MODES) {
     it(`${perturb}: weightDecay applies to rank ≥ 2 weights only; gradientScale scales one layer`, async () => {
       const {x, y} = makeData(8);

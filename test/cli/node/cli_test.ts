@@ -19,7 +19,8 @@ import {curvesSvg, niceTicks} from '../../../src/cli/plot';
 import {bufferIo, UsageError} from '../../../src/cli/progress';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
-import {EpochRecord, makeSchedule, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
+import {EpochRecord, epochTrainingImages, makeSchedule, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
+import {cifarBytes} from '../../data/fixtures';
 import {TRAINING_MODES} from '../../../src/models/training_modes';
 
 /** Big-endian IDX file: magic, dimensions, then the bytes. */
@@ -132,6 +133,99 @@ describe('cli (node): tfjs-fg', () => {
     expect(model.countParams()).toBe(summary.parameters);
     model.dispose();
   }, SLOW);
+
+  it('CIFAR-10 training images: each flipped left-right or not (about half), the same for a (seed, epoch), new each epoch; MNIST untouched', () => {
+    const images = () => tf.tidy(() => tf.randomUniform([64, 4, 5, 3], 0, 1, 'float32', 3) as tf.Tensor4D);
+    const before = tf.memory().numTensors;
+    const flipped = epochTrainingImages(images(), 'cifar10', 7, 2);
+    const again = epochTrainingImages(images(), 'cifar10', 7, 2);
+    const next = epochTrainingImages(images(), 'cifar10', 7, 3);
+    const maskOf = (t: tf.Tensor4D) => tf.tidy(() => {
+      const x = images();
+      const same = tf.all(tf.equal(t, x), [1, 2, 3]);
+      const mirror = tf.all(tf.equal(t, tf.reverse(x, 2)), [1, 2, 3]);
+      expect(Array.from(tf.logicalOr(same, mirror).dataSync())).withContext('image or its mirror').toEqual(new Array(64).fill(1));
+      return Array.from(mirror.dataSync());
+    });
+    const m = maskOf(flipped);
+    const flips = m.reduce((a, b) => a + b, 0);
+    expect(flips).toBeGreaterThan(16);
+    expect(flips).toBeLessThan(48);
+    expect(maskOf(again)).withContext('same seed and epoch').toEqual(m);
+    expect(maskOf(next)).withContext('next epoch').not.toEqual(m);
+    tf.dispose([flipped, again, next]);
+    expect(tf.memory().numTensors).withContext('the input is disposed, nothing else kept').toBe(before);
+    const mnist = images();
+    expect(epochTrainingImages(mnist, 'mnist', 7, 2)).toBe(mnist);
+    mnist.dispose();
+  });
+
+  /** A tiny CIFAR-10 in the binary format (5 × 4 training images, 8 test images), made once. */
+  function tinyCifar(): string {
+    const cifarDir = path.join(root, 'cifar');
+    if (!fs.existsSync(cifarDir)) {
+      fs.mkdirSync(cifarDir, {recursive: true});
+      for (let i = 1; i <= 5; i++) {
+        fs.writeFileSync(path.join(cifarDir, `data_batch_${i}.bin`), cifarBytes([0, 1, 2, 3].map(l => (l + i) % 10), 4 * i));
+      }
+      fs.writeFileSync(path.join(cifarDir, 'test_batch.bin'), cifarBytes([0, 1, 2, 3, 4, 5, 6, 7], 100));
+    }
+    return cifarDir;
+  }
+
+  it('train --objective contrastive (CIFAR-10, M/8/16, LG-FG-A): log, summary, loadable checkpoint; --resume ends with the same weights', async () => {
+    const cifarDir = tinyCifar();
+    const args = (out: string) => ['--data', 'cifar10', '--data-dir', cifarDir, '--model', 'M/8/16', '--objective', 'contrastive',
+                                   '--mode', 'LG-FG-A', '--batch', '10', '--lr', '0.05', '--schedule', 'cosine', '--warmup-epochs', '1',
+                                   '--limit-test', '4', '--train-eval-size', '4', '--backend', 'wasm', '--out', out,
+                                   '--epochs', '2', '--seed', '6', '--quiet'];
+    const full = path.join(root, 'con-full');
+    const r = await cli('train', ...args(full));
+    expect(r.code).withContext(r.stderr).toBe(0);
+    const log = readLog(full);
+    expect(log.length).toBe(2);
+    for (const rec of log) {
+      expect(rec.step).toBe(2 * rec.epoch);  // 20 images / batch 10
+      for (const k of ['loss', 'totalLoss', 'trainError', 'testError', 'testLoss'] as const) {
+        expect(Number.isFinite(rec[k])).withContext(k).toBe(true);
+      }
+    }
+    const summary = readSummary(full);
+    expect(summary.config.objective).toBe('contrastive');
+    expect(summary.paper).toBeNull();
+    const model = await loadModel(path.join(full, CHECKPOINT_DIR));
+    expect(model.outputNames).toEqual(['head_0', 'head_1', 'head_2', 'head_3', 'classifier']);
+    expect(model.inputs[0].shape).toEqual([null, 2, 32, 32, 3]);
+    model.dispose();
+    const part = path.join(root, 'con-part');
+    expect((await cli('train', ...args(part), '--stop-after-epoch', '1')).code).toBe(0);
+    const resumed = await cli('train', '--resume', '--out', part, '--quiet');
+    expect(resumed.code).withContext(resumed.stderr).toBe(0);
+    const w = (dir: string, f: string) => fs.readFileSync(path.join(dir, CHECKPOINT_DIR, f));
+    expect(w(part, 'weights.bin').equals(w(full, 'weights.bin'))).toBe(true);
+    expect(w(part, 'optimizer.bin').equals(w(full, 'optimizer.bin'))).toBe(true);
+    const bad = await cli('train', ...args(path.join(root, 'con-dfa')).map(a => a === 'LG-FG-A' ? 'DFA' : a));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/DFA needs labels/);
+  }, 6 * SLOW);
+
+  it('CIFAR-10 (flipped each epoch): --resume after an interruption ends with the same weights as an uninterrupted run', async () => {
+    const cifarDir = tinyCifar();
+    // (M/8/16 is the smallest CIFAR-10 preset: one step per epoch, on wasm)
+    const cifar = (out: string) => ['--data', 'cifar10', '--data-dir', cifarDir, '--model', 'M/8/16', '--mode', 'LG-BP',
+                                    '--batch', '10', '--limit-train', '10', '--limit-test', '2', '--train-eval-size', '2',
+                                    '--backend', 'wasm', '--out', out, '--epochs', '2', '--seed', '4', '--quiet'];
+    const full = path.join(root, 'cifar-full');
+    const part = path.join(root, 'cifar-part');
+    const r = await cli('train', ...cifar(full));
+    expect(r.code).withContext(r.stderr).toBe(0);
+    expect((await cli('train', ...cifar(part), '--stop-after-epoch', '1')).code).toBe(0);
+    const resumed = await cli('train', '--resume', '--out', part, '--quiet');
+    expect(resumed.code).withContext(resumed.stderr).toBe(0);
+    const w = (dir: string, f: string) => fs.readFileSync(path.join(dir, CHECKPOINT_DIR, f));
+    expect(w(part, 'weights.bin').equals(w(full, 'weights.bin'))).toBe(true);
+    expect(w(part, 'optimizer.bin').equals(w(full, 'optimizer.bin'))).toBe(true);
+  }, 4 * SLOW);
 
   it('train --resume after an interruption ends with the same weights as an uninterrupted run', async () => {
     const full = path.join(root, 'full');
