@@ -5,6 +5,7 @@
 import * as backends from './backends';
 import * as callbacks from './callbacks';
 import * as data from './data';
+import * as io from './io';
 import * as layers from './layers';
 import * as losses from './losses';
 import * as models from './models';
@@ -13,4 +14,5 @@ import * as optimizers from './optimizers';
 export * from './autodiff';
 export {TracingError, UnsupportedKernelError, ValueError} from './errors';
 export {version} from './version';
-export {backends, callbacks, data, layers, losses, models, optimizers};
+export {ForwardGradientOptimizer} from './optimizers/forward_gradient_optimizer';
+export {backends, callbacks, data, io, layers, losses, models, optimizers};
