@@ -36,8 +36,9 @@ function requireBackendPackage(name: CliBackend): void {
     require(PACKAGES[name]);
   } catch (e) {
     if ((e as {code?: string}).code === 'MODULE_NOT_FOUND') {
-      throw new UsageError(`backend '${name}' needs the npm package ${PACKAGES[name]}@4.22.0 ` +
-                           `(npm install ${PACKAGES[name]}@4.22.0).`);
+      // the backend's version must be the installed tfjs-core's (its peer dependency is exact)
+      throw new UsageError(`backend '${name}' needs the npm package ${PACKAGES[name]} ` +
+                           `(npm install ${PACKAGES[name]}@${tf.version_core}).`);
     }
     throw e;
   }

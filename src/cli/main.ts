@@ -167,7 +167,7 @@ function program(io: Io, result: {code: number}): Command {
   addTrainingOptions(prog.command('reproduce').description('run every (model, mode) and write a Markdown table beside the paper\'s Table 3'))
       .option('--models <list>', 'comma-separated presets', 'S/1/1,M/1/16')
       .option('--modes <list>', '\'all\' or comma-separated training modes', 'all')
-      .option('--out <file>', 'Markdown file', 'docs/results.md')
+      .option('--out <file>', 'Markdown file (default: results.md in the runs folder)')
       .option('--runs-dir <dir>', 'folder of the runs (default: runs/reproduce-<timestamp>)')
       .option('--resume', 'in --runs-dir, reuse finished runs of the same epochs and resume interrupted ones')
       .option('--quiet', 'no per-run lines')
@@ -179,9 +179,10 @@ function program(io: Io, result: {code: number}): Command {
           if (o.resume === true && o.runsDir == null) {
             throw new UsageError('reproduce --resume needs --runs-dir <folder of the interrupted grid>.');
           }
+          const runsDir = (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`;
           const outcomes = await reproduce({
-            ...shared, models, modes, out: o.out as string, resumeGrid: o.resume === true,
-            runsDir: (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`,
+            ...shared, models, modes, out: (o.out as string|undefined) ?? `${runsDir}/results.md`,
+            resumeGrid: o.resume === true, runsDir,
             quiet: o.quiet === true, verbose: o.verbose === true,
           }, io);
           result.code = outcomes.every(x => x.error == null) ? 0 : 1;

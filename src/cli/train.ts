@@ -444,7 +444,7 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
   if (config.limitTest != null) {
     limit.test = config.limitTest;
   }
-  const {train: trainSplit, test: testSplit} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit});
+  const {train: trainSplit, test: testSplit} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit, dirOption: '--data-dir'});
   if (trainSplit.count === 0 || testSplit.count === 0) {
     throw new UsageError(`${config.data}: no training or test examples (train ${trainSplit.count}, test ${testSplit.count}).`);
   }
