@@ -47,7 +47,8 @@ export default [
   // library code it uses is bundled in; tfjs, its npm dependencies and node's modules stay external.
   {
     input: 'src/cli/main.ts',
-    external: id => external(id) || ['commander', 'cli-progress', 'seedrandom', 'webgpu'].includes(id) ||
+    external: id => external(id) ||
+        ['commander', 'cli-progress', 'seedrandom', 'webgpu', 'protobufjs/light', '@aws-crypto/crc32c'].includes(id) ||
         /^(node:|(fs|path|zlib|os|module|events|util)$)/.test(id),
     plugins: [ts()],
     output: {file: 'dist/cli.js', format: 'cjs', sourcemap: true, exports: 'named'},

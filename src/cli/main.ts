@@ -116,6 +116,7 @@ function program(io: Io, result: {code: number}): Command {
       .option('--resume', 'continue the run in --out from its checkpoint')
       .option('--stop-after-epoch <k>', 'stop after k epochs are done, as if interrupted (resume with --resume)', numberOf('stopAfterEpoch'))
       .option('--quiet', 'no progress bar and no per-epoch lines')
+      .option('--tensorboard <dir>', 'also write TensorBoard event files (scalars of every epoch) into this folder')
       .action(async (o: Record<string, unknown>) => {
         try {
           if (o.resume && o.out == null) {
@@ -131,6 +132,7 @@ function program(io: Io, result: {code: number}): Command {
             quiet: o.quiet === true,
             stopAfterEpoch: (o.stopAfterEpoch as number|undefined) ?? null,
             explicit,
+            tensorboard: (o.tensorboard as string|undefined) ?? null,
           }, io);
           result.code = summary.finished || o.stopAfterEpoch != null ? 0 : 1;
         } catch (e) {
