@@ -4,13 +4,13 @@
 # runs there:
 #   1. the README's Quick start, extracted from the installed README and run as written (CommonJS);
 #   2. an ES-module import of the package and of its `tfjs-forward-gradient/autodiff` subpath;
-#   3. `tsc --strict` (module nodenext, the package's .d.ts checked too) of a file that uses every
-#      public API;
+#   3. `tsc --strict` (module nodenext) of a file that uses every public API, and the package's own
+#      .d.ts files checked (skipLibCheck false);
 #   4. `npx tfjs-fg train` on a small limit, with --tensorboard; the run folder must hold its files;
 #   5. `npm ls` must show one copy of tfjs-core and of tfjs-layers.
 # Usage: scripts/test-pack.sh [PACKAGE_DIR]   (default: this repository; PACKAGE_DIR must have its
 # node_modules installed, for the build that `npm pack` runs). TFJS_VERSION=4.21.0 installs another
-# tfjs 4.x (the peer range); KEEP=1 keeps the temporary project. Ends with `pack test: N passed, N failed`.
+# tfjs 4.x (the peer range); KEEP=1 keeps the temporary project; TARBALL=path skips `npm pack`. Ends with `pack test: N passed, N failed`.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 PKG="$(cd "${1:-$HERE}" && pwd)"
@@ -30,9 +30,11 @@ check() {  # check NAME COMMAND...: runs COMMAND (output in $WORK/NAME.log), pri
 }
 
 echo "pack test: $PKG with @tensorflow/tfjs@$TFJS in $WORK"
-(cd "$PKG" && npm pack --pack-destination "$WORK" --silent >"$WORK/pack.log" 2>&1) || {
-  echo "FAIL: npm pack"; tail -n 30 "$WORK/pack.log"; echo "pack test: 0 passed, 1 failed"; exit 1; }
-TARBALL="$(ls "$WORK"/tfjs-forward-gradient-*.tgz)"
+if [ -z "${TARBALL:-}" ]; then
+  (cd "$PKG" && npm pack --pack-destination "$WORK" --silent >"$WORK/pack.log" 2>&1) || {
+    echo "FAIL: npm pack"; tail -n 30 "$WORK/pack.log"; echo "pack test: 0 passed, 1 failed"; exit 1; }
+  TARBALL="$(ls "$WORK"/tfjs-forward-gradient-*.tgz)"
+fi
 mkdir -p "$WORK/project" && cd "$WORK/project" || exit 1
 npm init -y >/dev/null
 # What the README's Install line says, plus TypeScript for step 3.
@@ -66,13 +68,19 @@ console.log('esm ok', fg.version);
 EOF
 check esm node esm.mjs
 
-# 3. tsc --strict of a file that uses every public API (the package's own .d.ts checked too).
+# 3. tsc --strict of a file that uses every public API; then the package's own .d.ts files under
+#    skipLibCheck false (tfjs's own .d.ts do not pass it: only errors in this package's count).
 cp "$HERE/scripts/pack-test-api.ts" api.ts
 cat > tsconfig.json <<'EOF'
 {"compilerOptions": {"strict": true, "module": "nodenext", "moduleResolution": "nodenext", "target": "es2020",
-  "lib": ["es2020", "dom"], "noEmit": true, "skipLibCheck": false, "types": []}, "files": ["api.ts"]}
+  "lib": ["es2020", "dom"], "noEmit": true, "skipLibCheck": true, "types": []}, "files": ["api.ts"]}
 EOF
 check tsc-strict npx tsc -p tsconfig.json
+own_dts() {
+  npx tsc -p tsconfig.json --skipLibCheck false > own-dts.txt 2>&1
+  ! grep 'tfjs-forward-gradient/' own-dts.txt
+}
+check dts-strict own_dts
 
 # 4. The command line after a plain install: a short run, TensorBoard events included.
 cli() {
