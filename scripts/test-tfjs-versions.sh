@@ -67,7 +67,7 @@ run_version() {  # run_version VERSION in|out
       [ "$n" = 1 ] || { echo "$p: $n copies"; npm ls "$p" --all; return 1; }
     done
   fi
-  node "$WORK/smoke.js" "$v" "$range"
+  cp "$WORK/smoke.js" . && node smoke.js "$v" "$range"
 }
 
 for v in $VERSIONS ${OUTSIDE:+$OUTSIDE}; do

@@ -15,25 +15,26 @@ describe('two copies of tfjs', () => {
     expect(tfjsCopiesProblem(facts)).toBeNull();
   });
 
-  it('a project on another version: names both versions and the install command for the project\'s version', () => {
-    const problem = tfjsCopiesProblem({ours: {core: '4.22.0', layers: '4.22.0'}, foreignEngine: true,
-                                       project: {core: '4.21.0', layers: '4.21.0'}});
+  it('two loaded copies: names both versions and folders, and the install command for the in-range one', () => {
+    const problem = tfjsCopiesProblem({ours: {core: '4.22.0', layers: '4.22.0'}, foreignEngine: false, loaded: [
+      {name: '@tensorflow/tfjs-core', version: '4.21.0', dir: '/p/node_modules/@tensorflow/tfjs-core'},
+      {name: '@tensorflow/tfjs-core', version: '4.22.0', dir: '/p/node_modules/tfjs-forward-gradient/node_modules/@tensorflow/tfjs-core'},
+    ]});
     expect(problem).toContain('this package uses @tensorflow/tfjs-core 4.22.0 and @tensorflow/tfjs-layers 4.22.0');
-    expect(problem).toContain('your project has @tensorflow/tfjs-core 4.21.0 and @tensorflow/tfjs-layers 4.21.0');
+    expect(problem).toContain('@tensorflow/tfjs-core 4.21.0 (/p/node_modules/@tensorflow/tfjs-core)');
     expect(problem).toContain('npm install @tensorflow/tfjs@4.21.0');
   });
 
-  it('a project below the supported range: the command installs this package\'s version', () => {
-    const problem = tfjsCopiesProblem({ours: {core: '4.22.0', layers: '4.22.0'}, foreignEngine: false,
-                                       project: {core: '4.19.0', layers: null}});
-    expect(problem).toContain('your project has @tensorflow/tfjs-core 4.19.0.');
+  it('another copy below the supported range: the command installs this package\'s version', () => {
+    const problem = tfjsCopiesProblem({ours: {core: '4.22.0', layers: '4.22.0'}, foreignEngine: true, loaded: [
+      {name: '@tensorflow/tfjs-core', version: '4.19.0', dir: null}, {name: '@tensorflow/tfjs-core', version: '4.22.0', dir: null}]});
+    expect(problem).toContain('@tensorflow/tfjs-core 4.19.0, @tensorflow/tfjs-core 4.22.0');
     expect(problem).toContain('within >=4.20.0 <5');
     expect(problem).toContain('npm install @tensorflow/tfjs@4.22.0');
   });
 
-  it('a foreign engine with unknown versions (a browser bundle) still warns', () => {
-    expect(tfjsCopiesProblem({ours: {core: '4.22.0', layers: '4.22.0'}, foreignEngine: true,
-                              project: {core: null, layers: null}}))
+  it('a foreign engine with nothing else known (a browser bundle) still warns', () => {
+    expect(tfjsCopiesProblem({ours: {core: '4.22.0', layers: '4.22.0'}, foreignEngine: true, loaded: []}))
         .toContain('another copy of @tensorflow/tfjs-core was loaded first');
   });
 });

@@ -11,7 +11,7 @@ import {Command, CommanderError, InvalidArgumentError, Option} from 'commander';
 import {TracingError, UnsupportedKernelError, ValueError} from '../errors';
 import {TRAINING_MODES} from '../models/training_modes';
 import {version} from '../version';
-import {CLI_BACKENDS, setWasmThreads} from './backend';
+import {CLI_BACKENDS, defaultBackend, setWasmThreads} from './backend';
 import {evalRun} from './eval';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, NumericSetting, parseNumber} from './numbers';
 import {Io, processIo, UsageError} from './progress';
@@ -45,7 +45,8 @@ function addTrainingOptions(cmd: Command): Command {
       .option('--warmup-epochs <n>', 'linear warmup from 0, in epochs (may be fractional)', numberOf('warmupEpochs'), 0)
       .option('--momentum <x>', 'SGD momentum in [0, 1) (0: plain SGD)', numberOf('momentum'), 0.9)
       .option('--weight-decay <x>', 'weight decay added to weight-matrix gradients', numberOf('weightDecay'), 1e-4)
-      .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .addOption(new Option('--backend <name>', 'tfjs backend (default: wasm if @tensorflow/tfjs-backend-wasm is installed, else cpu)')
+                     .choices(CLI_BACKENDS).default(defaultBackend()))
       .option('--threads <n>', WASM_THREADS_HELP, numberOf('threads'), 1)
       .option('--seed <n>', 'seed of the initial weights, the perturbations and the shuffling', numberOf('seed'), 0)
       .option('--limit-train <n>', 'use only the first N training examples', numberOf('limitTrain'))
@@ -146,7 +147,8 @@ function program(io: Io, result: {code: number}): Command {
       .addOption(new Option('--data <name>', 'data set (default: the run\'s)').choices(CLI_DATASETS))
       .option('--data-dir <dir>', 'folder of the data files (default: the run\'s)')
       .option('--limit-test <n>', 'use only the first N test examples (default: the run\'s)', numberOf('limitTest'))
-      .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .addOption(new Option('--backend <name>', 'tfjs backend (default: wasm if @tensorflow/tfjs-backend-wasm is installed, else cpu)')
+                     .choices(CLI_BACKENDS).default(defaultBackend()))
       .option('--threads <n>', WASM_THREADS_HELP, numberOf('threads'), 1)
       .option('--json', 'print the result as JSON')
       .option('--verbose', 'print stack traces of errors')

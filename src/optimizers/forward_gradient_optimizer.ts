@@ -12,6 +12,7 @@ type NamedTensor = {name: string, tensor: Tensor};
 
 import {seedTangent, tangentOf, withTangents} from '../autodiff';
 import {ensureWasmKernels} from '../backends/wasm';
+import {warnOnTfjsCopies} from '../compat';
 import {ValueError} from '../errors';
 import {runLocalStep} from '../layers/local_step';
 import {ActivityStep, ModelAttachment} from './activity';
@@ -238,6 +239,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
 
   constructor(args: ForwardGradientOptimizerArgs = {}) {
     super();
+    warnOnTfjsCopies();
     registerAutoAttach();
     const perturb = args.perturb ?? 'activity';
     if (!PERTURBATIONS.includes(perturb)) {
