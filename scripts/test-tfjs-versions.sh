@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The peer range (>=4.20.0 <5) tested: for each tfjs version in TFJS_VERSIONS (default 4.20.0 4.21.0
-# 4.22.0) a fresh project gets `npm install <tarball> @tensorflow/tfjs@<version>` (npm's registry /
-# cache) and a smoke test: one copy of tfjs-core and -layers (npm ls), no two-copies warning at
+# 4.22.0) a fresh project gets `npm install @tensorflow/tfjs@<version>`, then `npm install <tarball>`
+# (npm's registry / cache), and a smoke test: one copy of tfjs-core and -layers (npm ls), no two-copies warning at
 # import, `jvp` against its exact value, and an FG-A `model.fit` without callbacks whose loss falls.
-# OUTSIDE=4.19.0 also checks a version outside the range: the package must warn at import, naming
-# both versions. TARBALL=path reuses a packed tarball (else `npm pack` builds one).
+# OUTSIDE=4.19.0 also checks a version outside the range, installed in one command with the tarball
+# (npm then nests a second tfjs-core): the package must warn at import, naming both versions. TARBALL=path reuses a packed tarball (else `npm pack` builds one).
 # Ends with `tfjs versions: N passed, N failed`.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -60,7 +60,15 @@ run_version() {  # run_version VERSION in|out
   local v="$1" range="$2" dir="$WORK/tfjs-$1"
   mkdir -p "$dir" && cd "$dir" || return 1
   npm init -y >/dev/null
-  npm install "${NPM_FLAGS[@]}" "$TARBALL" "@tensorflow/tfjs@$v" || return 1
+  # a project on that tfjs, then the package (one command naming both would let npm pick the newest
+  # tfjs-core in the peer range for the package and nest the project's own below @tensorflow/tfjs)
+  if [ "$range" = in ]; then
+    npm install "${NPM_FLAGS[@]}" "@tensorflow/tfjs@$v" && npm install "${NPM_FLAGS[@]}" "$TARBALL" || return 1
+  else
+    # (outside the range, a second install is refused by npm itself (ERESOLVE); in one command npm
+    # nests a second tfjs-core, which the package must report)
+    npm install "${NPM_FLAGS[@]}" "$TARBALL" "@tensorflow/tfjs@$v" || return 1
+  fi
   if [ "$range" = in ]; then
     for p in @tensorflow/tfjs-core @tensorflow/tfjs-layers; do
       n="$(npm ls "$p" --all --parseable 2>/dev/null | sort -u | wc -l)"
