@@ -1,4 +1,5 @@
-// Bundles: CJS for node (main), ESM (module), UMD and minified UMD (unpkg / jsdelivr).
+// Bundles: CJS for node (main), ESM (module), UMD and minified UMD (unpkg / jsdelivr), each with
+// the entry `autodiff` (package.json `exports`: `tfjs-forward-gradient/autodiff`) in CJS and ESM.
 // tfjs packages stay external everywhere; in UMD they are the global `tf` and this package is
 // the global `tfjsForwardGradient`.
 import typescript from '@rollup/plugin-typescript';
@@ -16,15 +17,22 @@ const ts = (declarations = false) => typescript({
 });
 const name = 'tfjsForwardGradient';
 
+// The root and the `tfjs-forward-gradient/autodiff` subpath share their code (chunks/): one copy of
+// the JVP rule registry and tracer whichever entry a program imports, and an autodiff-only import
+// pulls in neither tfjs-layers nor the rest of the package.
+const input = {'tfjs-forward-gradient': 'src/index.ts', 'autodiff': 'src/autodiff/index.ts'};
+
 export default [
   {
-    input: 'src/index.ts', external: id => external(id) || id === 'seedrandom', plugins: [ts(true)],
-    output: {file: 'dist/tfjs-forward-gradient.esm.js', format: 'es', sourcemap: true},
+    input, external: id => external(id) || id === 'seedrandom', plugins: [ts(true)],
+    output: {dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].esm.js',
+             chunkFileNames: 'chunks/[name]-[hash].esm.js'},
   },
   {
     // node: dependencies (seedrandom) are required at run time
-    input: 'src/index.ts', external: id => external(id) || id === 'seedrandom', plugins: [ts()],
-    output: {file: 'dist/tfjs-forward-gradient.node.js', format: 'cjs', sourcemap: true, exports: 'named'},
+    input, external: id => external(id) || id === 'seedrandom', plugins: [ts()],
+    output: {dir: 'dist', format: 'cjs', sourcemap: true, exports: 'named', entryFileNames: '[name].node.js',
+             chunkFileNames: 'chunks/[name]-[hash].node.js'},
   },
   {
     // browsers: dependencies other than tfjs are bundled
@@ -39,7 +47,8 @@ export default [
   // library code it uses is bundled in; tfjs, its npm dependencies and node's modules stay external.
   {
     input: 'src/cli/main.ts',
-    external: id => external(id) || ['commander', 'cli-progress', 'seedrandom', 'webgpu'].includes(id) ||
+    external: id => external(id) ||
+        ['commander', 'cli-progress', 'seedrandom', 'webgpu', 'protobufjs/light', '@aws-crypto/crc32c'].includes(id) ||
         /^(node:|(fs|path|zlib|os|module|events|util)$)/.test(id),
     plugins: [ts()],
     output: {file: 'dist/cli.js', format: 'cjs', sourcemap: true, exports: 'named'},

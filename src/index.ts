@@ -4,7 +4,9 @@
  */
 import * as backends from './backends';
 import * as callbacks from './callbacks';
+import {warnOnTfjsCopies} from './compat';
 import * as data from './data';
+import * as io from './io';
 import * as layers from './layers';
 import * as losses from './losses';
 import * as models from './models';
@@ -13,4 +15,9 @@ import * as optimizers from './optimizers';
 export * from './autodiff';
 export {TracingError, UnsupportedKernelError, ValueError} from './errors';
 export {version} from './version';
-export {backends, callbacks, data, layers, losses, models, optimizers};
+export {ForwardGradientOptimizer} from './optimizers/forward_gradient_optimizer';
+export {backends, callbacks, data, io, layers, losses, models, optimizers};
+
+// Two copies of tfjs (e.g. a nested one npm installed for an unmet peer range) break model.fit in
+// obscure ways: say so once, naming both versions.
+warnOnTfjsCopies();

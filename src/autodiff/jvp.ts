@@ -153,6 +153,16 @@ export interface JvpResult<O, A = unknown> {
  * ```
  */
 export function jvp<O extends Tensor|Tensor[], A = unknown>(
+    f: (...primals: Tensor[]) => [O, A], primals: Tensor[], tangents: Tensor[],
+    options: JvpOptions&{hasAux: true}): JvpResult<O, A>&{aux: A};
+/**
+ * `jvp` of a function with one output (`tangent` is a Tensor) or several (`f` returns an array of
+ * Tensors: `tangent` is an array of the same length).
+ */
+export function jvp<O extends Tensor|Tensor[]>(
+    f: (...primals: Tensor[]) => O, primals: Tensor[], tangents: Tensor[],
+    options?: JvpOptions&{hasAux?: false}): JvpResult<O, never>;
+export function jvp<O extends Tensor|Tensor[], A = unknown>(
     f: (...primals: Tensor[]) => O | [O, A], primals: Tensor[], tangents: Tensor[],
     options: JvpOptions = {}): JvpResult<O, A> {
   if (typeof f !== 'function') {

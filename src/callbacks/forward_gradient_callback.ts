@@ -18,11 +18,14 @@ export interface ForwardGradientCallbackArgs {
 }
 
 /**
- * Connects a model compiled with `fg.optimizers.forwardGradient(...)` to its optimizer while it
- * trains: finds the perturbation sites (the weight layers) and the per-example losses that activity
- * perturbation credits. The model itself is patched only inside each step (and restored when the
- * step ends or throws), so a fit that fails — when tfjs never calls `onTrainEnd` — leaves nothing
- * behind. Noise is drawn fresh every batch by the optimizer (from its seed and step).
+ * Reports a forward-gradient optimizer's statistics in the batch logs, and connects a model
+ * compiled with `fg.optimizers.forwardGradient(...)` to its optimizer while it trains (finds the
+ * perturbation sites and the per-example losses that activity perturbation credits). `fit` and
+ * `fitDataset` attach the optimizer by themselves (see `optimizers/auto_attach.ts`), so this
+ * callback is optional: it re-attaches (the same attachment) and adds `fg_dd` / `fg_skipped` to
+ * the logs. It is harmless next to plain-object callbacks: when tfjs wraps it as one (a plain
+ * object first in the list), it gets no model and does nothing. The model itself is patched only
+ * inside each step, so a fit that fails — when tfjs never calls `onTrainEnd` — leaves nothing behind.
  */
 export class ForwardGradientCallback extends tfl.Callback {
   private readonly logStats: boolean;
@@ -34,6 +37,11 @@ export class ForwardGradientCallback extends tfl.Callback {
   }
 
   override async onTrainBegin(): Promise<void> {
+    // `this` is a tf.CustomCallback without a model when tfjs wrapped this callback as a plain
+    // object (a plain object came first in the list): the fit attaches the optimizer by itself.
+    if (this.model == null) {
+      return;
+    }
     const optimizer = this.model.optimizer;
     if (!(optimizer instanceof ForwardGradientOptimizer)) {
       throw new ValueError(
@@ -45,7 +53,7 @@ export class ForwardGradientCallback extends tfl.Callback {
   }
 
   override async onBatchEnd(_batch: number, logs?: tfl.Logs): Promise<void> {
-    if (!this.logStats || this.optimizer == null || logs == null) {
+    if (this.logStats !== true || this.optimizer == null || logs == null) {
       return;
     }
     const {directionalDerivative, skippedSteps} = this.optimizer.stats;
@@ -62,7 +70,9 @@ export class ForwardGradientCallback extends tfl.Callback {
 }
 
 /**
- * The callback every `model.fit` with a forward-gradient optimizer should get.
+ * An optional callback for `model.fit` with a forward-gradient optimizer: adds the step's
+ * statistics (`fg_dd`, `fg_skipped`) to the batch logs. (The fit attaches the optimizer to the
+ * model without it.)
  *
  * ```js
  * await model.fit(xs, ys, {epochs: 5, callbacks: [fg.callbacks.forwardGradient()]});

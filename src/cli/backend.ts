@@ -16,6 +16,24 @@ export const CLI_BACKENDS = ['cpu', 'wasm', 'webgpu'] as const;
 /** One of `CLI_BACKENDS`. */
 export type CliBackend = typeof CLI_BACKENDS[number];
 
+/**
+ * The default --backend: wasm (the fastest on CPUs) when @tensorflow/tfjs-backend-wasm is installed,
+ * else cpu when @tensorflow/tfjs-backend-cpu is (as with @tensorflow/tfjs), else wasm (whose missing
+ * package the error then names). The wasm backend is not a dependency of this package: its exact
+ * peer dependency on tfjs-core would pull a second tfjs-core into projects on another tfjs 4.x.
+ */
+export function defaultBackend(): CliBackend {
+  const installed = (name: string) => {
+    try {
+      require.resolve(name);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return installed(PACKAGES.wasm) || !installed(PACKAGES.cpu) ? 'wasm' : 'cpu';
+}
+
 /** Checks a --backend value (a UsageError naming the choices if unknown). */
 export function checkBackend(name: string): CliBackend {
   if (!(CLI_BACKENDS as readonly string[]).includes(name)) {
@@ -36,8 +54,9 @@ function requireBackendPackage(name: CliBackend): void {
     require(PACKAGES[name]);
   } catch (e) {
     if ((e as {code?: string}).code === 'MODULE_NOT_FOUND') {
-      throw new UsageError(`backend '${name}' needs the npm package ${PACKAGES[name]}@4.22.0 ` +
-                           `(npm install ${PACKAGES[name]}@4.22.0).`);
+      // the backend's version must be the installed tfjs-core's (its peer dependency is exact)
+      throw new UsageError(`backend '${name}' needs the npm package ${PACKAGES[name]} ` +
+                           `(npm install ${PACKAGES[name]}@${tf.version_core}).`);
     }
     throw e;
   }

@@ -1,8 +1,7 @@
 /// <reference types="node" />
 /**
  * Checkpoints of `tfjs-fg train` (node, no tfjs-node): the model in the tfjs LayersModel format
- * (`model.json` + `weights.bin`, written by an IO handler made with `tf.io.withSaveHandler`, and
- * loadable with `tf.loadLayersModel`), the optimizer's state (`optimizer.getWeights()`: iterations,
+ * (`model.json` + `weights.bin`, written and read by `fg.io.fileSystem`, src/io), the optimizer's state (`optimizer.getWeights()`: iterations,
  * skipped steps, the inner optimizer's slots) in `optimizer.json` + `optimizer.bin`, and the run's
  * state (epochs done, shuffle RNG state, history, configuration) in `state.json`. A checkpoint is
  * written to a temporary folder and then renamed, so an interrupted save leaves the previous one.
@@ -14,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {ValueError} from '../errors';
+import {checkSpecs, checkSize, fileSystem, readBinaryFile, readJsonFile as readJson, readModelArtifacts as readArtifacts, specBytes} from '../io/file_system';
 
 /** Name of the checkpoint folder inside a run folder. */
 export const CHECKPOINT_DIR = 'checkpoint';
@@ -24,48 +24,12 @@ export interface NamedTensor {
   tensor: tf.Tensor;
 }
 
-/** The `model.json` of the tfjs LayersModel format. */
-export interface ModelJson {
-  modelTopology: {};
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string|null;
-  weightsManifest: Array<{paths: string[], weights: tf.io.WeightsManifestEntry[]}>;
-}
-
-function toBuffer(data: ArrayBuffer|ArrayBuffer[]): Buffer {
-  return Buffer.from(tf.io.CompositeArrayBuffer.join(data));
-}
-
-function toArrayBuffer(b: Buffer): ArrayBuffer {
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}
-
 /**
  * An IO handler for `model.save` that writes `model.json` and `weights.bin` into `dir` (created if
- * needed), as `tf.io.fileSystem` of tfjs-node does.
+ * needed): `fg.io.fileSystem`, the package's node file-system handler.
  */
 export function fileSaveHandler(dir: string): tf.io.IOHandler {
-  return tf.io.withSaveHandler(async artifacts => {
-    fs.mkdirSync(dir, {recursive: true});
-    const weights = artifacts.weightData != null ? toBuffer(artifacts.weightData) : Buffer.alloc(0);
-    fs.writeFileSync(path.join(dir, 'weights.bin'), weights);
-    const json: ModelJson = {
-      modelTopology: artifacts.modelTopology as {},
-      format: artifacts.format,
-      generatedBy: artifacts.generatedBy,
-      convertedBy: artifacts.convertedBy,
-      weightsManifest: [{paths: ['weights.bin'], weights: artifacts.weightSpecs ?? []}],
-    };
-    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
-    return {
-      modelArtifactsInfo: {
-        dateSaved: new Date(),
-        modelTopologyType: 'JSON',
-        weightDataBytes: weights.byteLength,
-      },
-    };
-  });
+  return fileSystem(dir);
 }
 
 /**
@@ -79,58 +43,14 @@ export function damagedCheckpoint(file: string, what: string): ValueError {
                         `the file from a copy.`);
 }
 
-function readFile(file: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw damagedCheckpoint(file, err.code === 'ENOENT' ? 'is missing' : `cannot be read (${err.code ?? err.message})`);
-  }
-}
-
 /** Parses a checkpoint's JSON file; a missing, unreadable or invalid one is a `damagedCheckpoint` error. */
 export function readJsonFile(file: string): unknown {
-  const text = readFile(file).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw damagedCheckpoint(file, `is not valid JSON (${text.length} characters; truncated or overwritten?)`);
-  }
+  return readJson(file, damagedCheckpoint);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const BYTES: {[dtype: string]: number} = {float32: 4, int32: 4, bool: 1};
-
-/** Checks the weight specs of a manifest (`file` names its JSON file in errors). */
-function checkSpecs(file: string, key: string, specs: unknown): tf.io.WeightsManifestEntry[] {
-  if (!Array.isArray(specs)) {
-    throw damagedCheckpoint(file, `has no list '${key}' of weights`);
-  }
-  specs.forEach((spec: unknown, i) => {
-    const ok = isObject(spec) && typeof spec.name === 'string' && Array.isArray(spec.shape) &&
-        spec.shape.every(d => Number.isSafeInteger(d) && d >= 0) && typeof spec.dtype === 'string' &&
-        BYTES[spec.dtype] != null && spec.quantization == null;
-    if (!ok) {
-      throw damagedCheckpoint(file, `has a malformed entry ${i} in '${key}' (expected {name, shape, dtype} of ` +
-                                        `dtype float32, int32 or bool): ${JSON.stringify(spec)}`);
-    }
-  });
-  return specs as tf.io.WeightsManifestEntry[];
-}
-
-/** Bytes of the tensors of `specs` (checked by `checkSpecs`). */
-function specBytes(specs: tf.io.WeightsManifestEntry[]): number {
-  return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * BYTES[s.dtype], 0);
-}
-
-/** Throws unless `bytes` (read from `binFile`) is exactly what `jsonFile` describes. */
-function checkSize(binFile: string, bytes: number, jsonFile: string, expected: number): void {
-  if (bytes !== expected) {
-    throw damagedCheckpoint(binFile, `has ${bytes} bytes, but ${path.resolve(jsonFile)} describes ${expected} bytes ` +
-                                         `(${bytes < expected ? 'truncated' : 'trailing bytes'})`);
-  }
-}
 
 /**
  * Throws if a float32 tensor of `specs` in `data` holds NaN or ±Infinity (the run had diverged when
@@ -153,42 +73,11 @@ export function checkFinite(file: string, data: ArrayBuffer, specs: tf.io.Weight
 }
 
 /**
- * Reads `dir/model.json` and its weight files as ModelArtifacts (for `tf.io.fromMemory`), checking
- * that the JSON has the LayersModel fields and that each weight file has exactly the bytes its
- * manifest describes: a damaged checkpoint is an error naming the file.
+ * Reads `dir/model.json` and its weight files as ModelArtifacts (for `tf.io.fromMemory`), checked
+ * by `fg.io`'s reader: a damaged checkpoint is an error naming the file.
  */
 export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
-  const jsonFile = path.join(dir, 'model.json');
-  const json = readJsonFile(jsonFile);
-  if (!isObject(json) || !isObject(json.modelTopology)) {
-    throw damagedCheckpoint(jsonFile, 'has no \'modelTopology\' object (not a tfjs LayersModel model.json)');
-  }
-  if (!Array.isArray(json.weightsManifest)) {
-    throw damagedCheckpoint(jsonFile, 'has no \'weightsManifest\' list (not a tfjs LayersModel model.json)');
-  }
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const buffers: Buffer[] = [];
-  json.weightsManifest.forEach((group: unknown, g) => {
-    if (!isObject(group) || !Array.isArray(group.paths) || group.paths.length === 0 ||
-        !group.paths.every(p => typeof p === 'string')) {
-      throw damagedCheckpoint(jsonFile, `has a malformed weightsManifest[${g}] (expected {paths, weights})`);
-    }
-    const groupSpecs = checkSpecs(jsonFile, `weightsManifest[${g}].weights`, group.weights);
-    const files = (group.paths as string[]).map(p => path.join(dir, p));
-    const data = files.map(readFile);
-    checkSize(files.length === 1 ? files[0] : files.join(' + '), data.reduce((a, b) => a + b.byteLength, 0),
-              jsonFile, specBytes(groupSpecs));
-    specs.push(...groupSpecs);
-    buffers.push(...data);
-  });
-  return {
-    modelTopology: json.modelTopology,
-    format: json.format as string|undefined,
-    generatedBy: json.generatedBy as string|undefined,
-    convertedBy: json.convertedBy as string|null|undefined,
-    weightSpecs: specs,
-    weightData: toArrayBuffer(Buffer.concat(buffers)),
-  };
+  return readArtifacts(path.resolve(dir), damagedCheckpoint);
 }
 
 /** Loads a model saved by `fileSaveHandler` (its custom layers must be registered: import the library). */
@@ -303,9 +192,10 @@ function readOptimizerData(dir: string): {data: ArrayBuffer, specs: tf.io.Weight
   const jsonFile = path.join(dir, 'optimizer.json');
   const binFile = path.join(dir, 'optimizer.bin');
   const json = readJsonFile(jsonFile);
-  const specs = checkSpecs(jsonFile, 'weights', isObject(json) ? json.weights : undefined);
-  const data = toArrayBuffer(readFile(binFile));
-  checkSize(binFile, data.byteLength, jsonFile, specBytes(specs));
+  const specs = checkSpecs(jsonFile, 'weights', isObject(json) ? json.weights : undefined, damagedCheckpoint);
+  const bytes = readBinaryFile(binFile, damagedCheckpoint);
+  const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  checkSize(binFile, data.byteLength, path.resolve(jsonFile), specBytes(specs), damagedCheckpoint);
   checkFinite(binFile, data, specs);
   return {data, specs};
 }

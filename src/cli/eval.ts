@@ -76,7 +76,7 @@ export async function evalRun(opts: EvalOptions, io: Io): Promise<EvalResult> {
   await setUpBackend(opts.backend);
   const dataDir = opts.dataDir ?? state?.config.dataDir ?? undefined;
   const limitTest = opts.limitTest ?? state?.config.limitTest ?? null;
-  const {test: split} = loadDataset(data, {dir: dataDir, limit: {train: 0, ...(limitTest != null ? {test: limitTest} : {})}});
+  const {test: split} = loadDataset(data, {dir: dataDir, limit: {train: 0, ...(limitTest != null ? {test: limitTest} : {})}, dirOption: '--data-dir'});
   const model = await loadModel(modelDir);
   const [, h, w, c] = model.inputs[0].shape;
   if (h !== split.height || w !== split.width || c !== split.channels) {

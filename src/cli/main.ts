@@ -11,7 +11,7 @@ import {Command, CommanderError, InvalidArgumentError, Option} from 'commander';
 import {TracingError, UnsupportedKernelError, ValueError} from '../errors';
 import {TRAINING_MODES} from '../models/training_modes';
 import {version} from '../version';
-import {CLI_BACKENDS, setWasmThreads} from './backend';
+import {CLI_BACKENDS, defaultBackend, setWasmThreads} from './backend';
 import {evalRun} from './eval';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, NumericSetting, parseNumber} from './numbers';
 import {Io, processIo, UsageError} from './progress';
@@ -45,7 +45,8 @@ function addTrainingOptions(cmd: Command): Command {
       .option('--warmup-epochs <n>', 'linear warmup from 0, in epochs (may be fractional)', numberOf('warmupEpochs'), 0)
       .option('--momentum <x>', 'SGD momentum in [0, 1) (0: plain SGD)', numberOf('momentum'), 0.9)
       .option('--weight-decay <x>', 'weight decay added to weight-matrix gradients', numberOf('weightDecay'), 1e-4)
-      .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .addOption(new Option('--backend <name>', 'tfjs backend (default: wasm if @tensorflow/tfjs-backend-wasm is installed, else cpu)')
+                     .choices(CLI_BACKENDS).default(defaultBackend()))
       .option('--threads <n>', WASM_THREADS_HELP, numberOf('threads'), 1)
       .option('--seed <n>', 'seed of the initial weights, the perturbations and the shuffling', numberOf('seed'), 0)
       .option('--limit-train <n>', 'use only the first N training examples', numberOf('limitTrain'))
@@ -122,6 +123,7 @@ function program(io: Io, result: {code: number}): Command {
       .option('--resume', 'continue the run in --out from its checkpoint')
       .option('--stop-after-epoch <k>', 'stop after k epochs are done, as if interrupted (resume with --resume)', numberOf('stopAfterEpoch'))
       .option('--quiet', 'no progress bar and no per-epoch lines')
+      .option('--tensorboard <dir>', 'also write TensorBoard event files (scalars of every epoch) into this folder')
       .action(async (o: Record<string, unknown>) => {
         try {
           if (o.resume && o.out == null) {
@@ -137,6 +139,7 @@ function program(io: Io, result: {code: number}): Command {
             quiet: o.quiet === true,
             stopAfterEpoch: (o.stopAfterEpoch as number|undefined) ?? null,
             explicit,
+            tensorboard: (o.tensorboard as string|undefined) ?? null,
           }, io);
           result.code = summary.finished || o.stopAfterEpoch != null ? 0 : 1;
         } catch (e) {
@@ -150,7 +153,8 @@ function program(io: Io, result: {code: number}): Command {
       .addOption(new Option('--data <name>', 'data set (default: the run\'s)').choices(CLI_DATASETS))
       .option('--data-dir <dir>', 'folder of the data files (default: the run\'s)')
       .option('--limit-test <n>', 'use only the first N test examples (default: the run\'s)', numberOf('limitTest'))
-      .addOption(new Option('--backend <name>', 'tfjs backend').choices(CLI_BACKENDS).default('wasm'))
+      .addOption(new Option('--backend <name>', 'tfjs backend (default: wasm if @tensorflow/tfjs-backend-wasm is installed, else cpu)')
+                     .choices(CLI_BACKENDS).default(defaultBackend()))
       .option('--threads <n>', WASM_THREADS_HELP, numberOf('threads'), 1)
       .option('--json', 'print the result as JSON')
       .option('--verbose', 'print stack traces of errors')
@@ -173,7 +177,7 @@ function program(io: Io, result: {code: number}): Command {
   addTrainingOptions(prog.command('reproduce').description('run every (model, mode) and write a Markdown table beside the paper\'s Table 3'))
       .option('--models <list>', 'comma-separated presets', 'S/1/1,M/1/16')
       .option('--modes <list>', '\'all\' or comma-separated training modes', 'all')
-      .option('--out <file>', 'Markdown file', 'docs/results.md')
+      .option('--out <file>', 'Markdown file (default: results.md in the runs folder)')
       .option('--runs-dir <dir>', 'folder of the runs (default: runs/reproduce-<timestamp>)')
       .option('--resume', 'in --runs-dir, reuse finished runs of the same epochs and resume interrupted ones')
       .option('--quiet', 'no per-run lines')
@@ -185,9 +189,10 @@ function program(io: Io, result: {code: number}): Command {
           if (o.resume === true && o.runsDir == null) {
             throw new UsageError('reproduce --resume needs --runs-dir <folder of the interrupted grid>.');
           }
+          const runsDir = (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`;
           const outcomes = await reproduce({
-            ...shared, models, modes, out: o.out as string, resumeGrid: o.resume === true,
-            runsDir: (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`,
+            ...shared, models, modes, out: (o.out as string|undefined) ?? `${runsDir}/results.md`,
+            resumeGrid: o.resume === true, runsDir,
             quiet: o.quiet === true, verbose: o.verbose === true,
           }, io);
           result.code = outcomes.every(x => x.error == null) ? 0 : 1;

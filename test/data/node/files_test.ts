@@ -105,8 +105,14 @@ describe('data (node): loadDataset', () => {
         .toThrowError(ValueError, new RegExp(`fashion-mnist: missing file ${missing} .*apt-get install dataset-fashion-mnist`));
     const empty = freshDir();
     expect(() => loadDataset('cifar10', {dir: empty})).toThrowError(
-        ValueError, new RegExp(`cifar10: missing file ${empty}/data_batch_1.bin .*www.cs.toronto.edu/~kriz/cifar.html.*cifar10.sh OUT_DIR`));
+        ValueError, new RegExp(`cifar10: missing file ${empty}/data_batch_1.bin .*download ` +
+                               'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, unpack it .*pass \\{dir\\} holding'));
+    // nothing that points outside the package (a script of this repository)
+    expect(() => loadDataset('cifar10', {dir: empty})).not.toThrowError(ValueError, /\.sh|\.\.\//);
     expect(() => loadDataset('cifar10')).toThrowError(ValueError, /cifar10: no default folder; pass \{dir\}/);
+    // the command line names its own option
+    expect(() => loadDataset('cifar10', {dirOption: '--data-dir'}))
+        .toThrowError(ValueError, /cifar10: no default folder; pass --data-dir\. .* and pass --data-dir holding/);
     expect(() => loadDataset('imagenet' as 'mnist')).toThrowError(ValueError, /unknown data set 'imagenet'/);
   });
 
