@@ -23,15 +23,17 @@ export type CliBackend = typeof CLI_BACKENDS[number];
  * peer dependency on tfjs-core would pull a second tfjs-core into projects on another tfjs 4.x.
  */
 export function defaultBackend(): CliBackend {
-  const installed = (name: string) => {
-    try {
-      require.resolve(name);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  return installed(PACKAGES.wasm) || !installed(PACKAGES.cpu) ? 'wasm' : 'cpu';
+  return isInstalled(PACKAGES.wasm) || !isInstalled(PACKAGES.cpu) ? 'wasm' : 'cpu';
+}
+
+/** Whether the npm package `name` can be loaded from here. */
+function isInstalled(name: string): boolean {
+  try {
+    require.resolve(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Checks a --backend value (a UsageError naming the choices if unknown). */
@@ -123,6 +125,10 @@ export async function setUpBackend(name: string): Promise<string> {
     detail = await setUpNodeWebGPU();
   } else if (tf.findBackendFactory(backend) == null) {
     requireBackendPackage(backend);
+  }
+  if (backend === 'cpu' && !isInstalled(PACKAGES.wasm)) {
+    // The default when wasm is missing: say what the plain-JavaScript backend costs and the fix.
+    detail = `plain JavaScript, matrix products ~40x slower than wasm; faster: npm install ${PACKAGES.wasm}@${tf.version_core}`;
   }
   if (backend === 'wasm') {
     installWasmKernels();
