@@ -6,9 +6,11 @@
 // "≥"). Each trial runs in a fresh worker; a crashed tab is replaced by a new one.
 //
 //   node scripts/bench-demo.mjs [--backends webgl,wasm] [--modes LG-FG-A,BP] [--preset M/1/16]
-//        [--batch 128] [--steps 10] [--warmup 3] [--start-batch 1024] [--max-batch 65536]
-//        [--trial-seconds 90] [--no-search] [--json FILE]
-// A search trial is one profiled step (tf.profile: the peak bytes of live tensors) in a new worker.
+//        [--batch 128] [--steps 10] [--warmup 3] [--start-batch 1024] [--max-batch 131072]
+//        [--trial-seconds 120] [--no-search] [--profile] [--json FILE]
+// A search trial is one step in a new worker; it reports the memory the backend holds after the
+// step (wasm: its heap, which never shrinks, max 4 GiB; webgl: all its textures, freed ones pooled), and
+// with --profile the peak bytes of live tensors by tfjs's count (tf.profile, which slows the step).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,9 +33,10 @@ const batch = Number(option('--batch', 128));
 const steps = Number(option('--steps', 10));
 const warmup = Number(option('--warmup', 3));
 const startBatch = Number(option('--start-batch', 1024));
-const maxBatch = Number(option('--max-batch', 65536));
-const trialSeconds = Number(option('--trial-seconds', 90));
+const maxBatch = Number(option('--max-batch', 131072));
+const trialSeconds = Number(option('--trial-seconds', 120));
 const search = !args.includes('--no-search');
+const profile = args.includes('--profile');
 const jsonFile = path.resolve(root, option('--json', 'build/bench-demo.json'));
 
 const {server, url} = await serveDemo({dir: path.join(root, 'build', 'demo'), port: 0});
@@ -80,15 +83,19 @@ try {
       const speed = await trial({backend, preset, mode, batchSize: batch, steps, warmup}, 600);
       const row = {backend, mode, preset, batch, stepsPerSecond: speed.ok ? speed.stepsPerSecond : null,
                    speedError: speed.ok ? null : speed.error, maxBatch: null, maxBatchBound: null, peakBytes: null,
-                   limit: null};
+                   heldBytes: null, limit: null};
       console.log(`${backend} ${mode} ${preset} batch ${batch}: ${speed.ok ? `${speed.stepsPerSecond.toFixed(2)} steps/s` : speed.error}`);
       if (search) {
         for (let b = startBatch; b <= maxBatch; b *= 2) {
-          const r = await trial({backend, preset, mode, batchSize: b, steps: 1, warmup: 0, profile: true}, trialSeconds);
-          console.log(`  batch ${b}: ${r.ok ? `ok (${r.seconds.toFixed(1)} s, peak ${(r.peakBytes / 2 ** 20).toFixed(0)} MB of tensors)` : r.error}`);
+          const r = await trial({backend, preset, mode, batchSize: b, steps: 1, warmup: 0, profile}, trialSeconds);
+          const mb = x => `${(x / 2 ** 20).toFixed(0)} MB`;
+          const held = r.heapBytes != null ? `, wasm heap ${mb(r.heapBytes)}` :
+              r.memory?.numBytesInGPUAllocated != null ? `, webgl textures ${mb(r.memory.numBytesInGPUAllocated)}` : '';
+          console.log(`  batch ${b}: ${r.ok ? `ok (${r.seconds.toFixed(1)} s${r.peakBytes != null ? `, peak ${mb(r.peakBytes)} of tensors` : ''}${held})` : r.error}`);
           if (r.ok) {
             row.maxBatch = b;
-            row.peakBytes = r.peakBytes;
+            row.peakBytes = r.peakBytes ?? null;
+            row.heldBytes = r.heapBytes ?? r.memory?.numBytesInGPUAllocated ?? null;
             if (b * 2 > maxBatch) {
               row.maxBatchBound = '≥';
               row.limit = `search capped at ${maxBatch}`;
@@ -114,14 +121,16 @@ const meta = {date: new Date().toISOString(), chromium: await (async () => brows
 fs.mkdirSync(path.dirname(jsonFile), {recursive: true});
 fs.writeFileSync(jsonFile, JSON.stringify({meta, args, results}, null, 2));
 console.log(`\n${meta.cpus} cpus (${meta.cpu}), load average ${meta.loadavg.join(' ')}, ${meta.seconds.toFixed(0)} s\n`);
-console.log(`| backend | mode | steps/s (batch ${batch}) | largest batch that trains | peak tensor memory there | per example | what stopped the search |`);
-console.log('|---|---|---:|---:|---:|---:|---|');
+console.log(`| backend | mode | steps/s (batch ${batch}) | largest batch that trains | memory held there | per example | ` +
+            `${profile ? 'peak tensor bytes (tf.profile) | ' : ''}what stopped the search |`);
+console.log(`|---|---|---:|---:|---:|---:|${profile ? '---:|' : ''}---|`);
 for (const r of results) {
-  const peak = r.peakBytes != null ? `${(r.peakBytes / 2 ** 20).toFixed(0)} MB` : '';
-  const perExample = r.peakBytes != null ? `${(r.peakBytes / r.maxBatch / 1024).toFixed(1)} KB` : '';
+  const held = r.heldBytes != null ? `${(r.heldBytes / 2 ** 20).toFixed(0)} MB` : '';
+  const perExample = r.heldBytes != null ? `${(r.heldBytes / r.maxBatch / 1024).toFixed(1)} KB` : '';
+  const peak = profile ? `${r.peakBytes != null ? `${(r.peakBytes / 2 ** 20).toFixed(0)} MB` : ''} | ` : '';
   console.log(`| ${r.backend} | ${r.mode} | ${r.stepsPerSecond?.toFixed(2) ?? r.speedError} | ` +
               `${r.maxBatch == null ? (search ? `< ${startBatch}` : '') : `${r.maxBatchBound ?? ''}${r.maxBatch}`} | ` +
-              `${peak} | ${perExample} | ${r.limit ?? ''} |`);
+              `${held} | ${perExample} | ${peak}${r.limit ?? ''} |`);
 }
 for (const b of backends) {
   const fgRow = results.find(r => r.backend === b && r.mode === 'LG-FG-A'), bp = results.find(r => r.backend === b && r.mode === 'BP');

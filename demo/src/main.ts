@@ -283,7 +283,8 @@ function drawEpochTable(): void {
       const tr = document.createElement('tr');
       tr.innerHTML = `<td><span class="swatch" style="background:${r.color}"></span></td><td></td>` +
           `<td class="num">${e.epoch}</td><td class="num">${e.loss.toFixed(3)}</td><td class="num">${e.testError.toFixed(2)}%</td>`;
-      tr.children[1].textContent = `${r.config.mode} · ${r.config.backend}`;
+      tr.children[1].textContent = r.config.mode;
+      (tr.children[1] as HTMLElement).title = r.label;
       body.appendChild(tr);
     }
   }

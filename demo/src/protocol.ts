@@ -62,8 +62,10 @@ export type ToWorker =
 export interface MemoryInfo {
   numTensors: number;
   numBytes: number;
-  /** webgl: bytes of its textures on the GPU. */
+  /** webgl: bytes of the textures in use. */
   numBytesInGPU?: number;
+  /** webgl: bytes of all its textures, in use or pooled for reuse (after a step: about its peak). */
+  numBytesInGPUAllocated?: number;
 }
 
 /** Worker → page. */
@@ -82,5 +84,7 @@ export type FromWorker =
     {type: 'done', reason: 'finished'|'stopped'}|
     {type: 'bench', stepsPerSecond: number, ok: boolean, error?: string, memory: MemoryInfo,
      /** With `profile`: the most bytes of tensors alive at once during the timed steps (tf.profile). */
-     peakBytes?: number}|
+     peakBytes?: number,
+     /** wasm: the size of its heap after the steps. */
+     heapBytes?: number}|
     {type: 'error', message: string};

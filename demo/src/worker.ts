@@ -93,8 +93,9 @@ async function useBackend(name: BackendName): Promise<string> {
 }
 
 function memory(): MemoryInfo {
-  const m = tf.memory() as tf.MemoryInfo & {numBytesInGPU?: number};
-  return {numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU};
+  const m = tf.memory() as tf.MemoryInfo & {numBytesInGPU?: number, numBytesInGPUAllocated?: number};
+  return {numTensors: m.numTensors, numBytes: m.numBytes, numBytesInGPU: m.numBytesInGPU,
+          numBytesInGPUAllocated: m.numBytesInGPUAllocated};
 }
 
 /** Error (%) of the classifier (the model's last output) on the first `count` examples of `split`. */
@@ -274,7 +275,10 @@ async function bench(m: Extract<ToWorker, {type: 'bench'}>): Promise<void> {
       await fitSteps(m.steps);
     }
     const seconds = (performance.now() - t0) / 1000;
-    post({type: 'bench', ok: true, stepsPerSecond: m.steps / seconds, memory: memory(), peakBytes});
+    // the memory the backend really holds: wasm's heap (it never shrinks); for webgl, memory()
+    // .numBytesInGPUAllocated counts the freed textures it pools for reuse too: about the step's peak
+    const heap = (tf.backend() as unknown as {wasm?: {HEAPU8: Uint8Array}}).wasm?.HEAPU8.buffer.byteLength;
+    post({type: 'bench', ok: true, stepsPerSecond: m.steps / seconds, memory: memory(), peakBytes, heapBytes: heap});
   } finally {
     tf.dispose([xs, labels, ...targets]);
     model.optimizer?.dispose();
