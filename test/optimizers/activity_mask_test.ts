@@ -39,12 +39,8 @@ function estimate(m: tfl.LayersModel): tf.Tensor {
   return g;
 }
 
-describeBackends('FG-A masks inactive ReLU units', backend => {
+describeBackends('FG-A masks inactive ReLU units', () => {
   it('a DepthwiseConv2D whose (separate-kernel) ReLU is dead everywhere gets an exactly zero estimate', () => {
-    if (backend === 'wasm') {
-      pending('wasm lacks DepthwiseConv2dNativeBackpropFilter (the one-layer VJP of FG-A)');
-      return;
-    }
     const before = tf.memory().numTensors;
     // Dead units: the true gradient is 0, but the directional derivative d_n is not (the output
     // layer is perturbed too), so without the mask the estimate d_n·u would not be 0.
@@ -57,10 +53,6 @@ describeBackends('FG-A masks inactive ReLU units', backend => {
   });
 
   it('with live units the masked estimate is zero exactly where the ReLU is inactive', () => {
-    if (backend === 'wasm') {
-      pending('wasm lacks DepthwiseConv2dNativeBackpropFilter (the one-layer VJP of FG-A)');
-      return;
-    }
     const live = model('relu', 0);
     const g = estimate(live);
     expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0])).toBeGreaterThan(0);

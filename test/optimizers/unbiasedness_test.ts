@@ -75,10 +75,6 @@ describeBackends('forward-gradient estimators are unbiased', backend => {
   for (const modelName of models) {
     for (const perturb of ['weight', 'activity'] as const) {
       it(`${perturb} perturbation, ${modelName}: mean of K estimates → backprop gradient`, () => {
-        if (!['mlp', 'tokens'].includes(modelName) && backend === 'wasm') {
-          pending('wasm lacks Conv2DBackpropFilter and the depthwise backprop kernels (the oracle and FG-A need them)');
-          return;
-        }
         const {model, x, y} = BUILDERS[modelName]();
         model.compile({optimizer: 'sgd', loss: 'categoricalCrossentropy'});
         const inner = (model as unknown as {model?: tfl.LayersModel}).model ?? model;
