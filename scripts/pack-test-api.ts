@@ -40,9 +40,10 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   const perturb: fg.optimizers.Perturbation = opt.perturb;
   const stats: fg.optimizers.ForwardGradientStats = opt.stats;
   model.compile({optimizer: opt, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
-  const schedule: fg.optimizers.Schedule = fg.optimizers.warmupCosineDecay({
+  const schedule: fg.optimizers.Schedule = fg.optimizers.warmupCosineDecaySchedule({
     peakValue: 0.01, warmupSteps: 10, totalSteps: 100});
-  const linear: fg.optimizers.Schedule = fg.optimizers.linearDecay({initialValue: 0.01, endValue: 0, totalSteps: 100});
+  const linear: fg.optimizers.Schedule = fg.optimizers.linearSchedule({initValue: 0.01, endValue: 0, transitionSteps: 100});
+  const warmed: fg.optimizers.Schedule = fg.optimizers.linearWarmupSchedule({peakValue: 0.01, warmupSteps: 5, schedule: linear});
   fg.optimizers.setLearningRate(opt, fg.optimizers.constantSchedule(0.01)(0));
   const history = await model.fit(xs, ys, {epochs: 1, batchSize: 32, callbacks: [
     fg.callbacks.forwardGradient({logStats: true}),
@@ -83,6 +84,6 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   // errors and version
   const errors = [new fg.ValueError('x'), new fg.TracingError('x'), new fg.UnsupportedKernelError('K', '', 'x')];
   const version: string = fg.version;
-  void [one, two, aux, traced, tracing, rules, exact, helpers, kernels, sameClass, perturb, stats, linear, loss, loaded,
+  void [one, two, aux, traced, tracing, rules, exact, helpers, kernels, sameClass, perturb, stats, linear, warmed, loss, loaded,
         mixerOpt, targets, presets, layers, lossFn, ce, contrastive, tensors, flipped, wasm, installed, errors, version];
 }

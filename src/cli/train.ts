@@ -27,7 +27,7 @@ import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {trainReadout} from '../models/readout';
 import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
-import {constant, linearDecay, Schedule, warmupCosineDecay} from '../optimizers/schedules';
+import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
 import {checkBackend, CliBackend, setUpBackend} from './backend';
 import {CheckpointData, CHECKPOINT_DIR, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
 import {numberProblem} from './numbers';
@@ -295,19 +295,14 @@ export function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedu
   if (warmup >= total && (config.schedule !== 'constant' || warmup > total)) {
     throw new UsageError(`--warmup-epochs (${config.warmupEpochs}) must be less than --epochs (${config.epochs}).`);
   }
-  // optax linear_schedule(0 → lr, warmup steps) before the main schedule.
-  const ramp = (t: number) => lr * t / warmup;
   switch (config.schedule) {
     case 'cosine':
-      return warmupCosineDecay({peakValue: lr, warmupSteps: warmup, totalSteps: total});
-    case 'linear': {
-      const decay = linearDecay({initialValue: lr, totalSteps: total - warmup});
-      return warmup === 0 ? decay : (t: number) => t < warmup ? ramp(t) : decay(t - warmup);
-    }
-    default: {
-      const c = constant(lr);
-      return warmup === 0 ? c : (t: number) => t < warmup ? ramp(t) : c(t);
-    }
+      return warmupCosineDecaySchedule({peakValue: lr, warmupSteps: warmup, totalSteps: total});
+    case 'linear':
+      return linearWarmupSchedule(
+          {peakValue: lr, warmupSteps: warmup, schedule: linearSchedule({initValue: lr, transitionSteps: total - warmup})});
+    default:
+      return linearWarmupSchedule({peakValue: lr, warmupSteps: warmup, schedule: constantSchedule(lr)});
   }
 }
 

@@ -606,6 +606,7 @@ describe('cli (node): pieces', () => {
     expect(warmLin(10)).toBeCloseTo(0.05, 12);
     expect(warmLin(20)).toBeCloseTo(0.1, 12);
     expect(warmLin(60)).toBeCloseTo(0.05, 12);
+    expect(warmLin(5)).toBe(0.1 * 5 / 20);  // the warmup is lr · t/W exactly
     const c = makeSchedule(config({schedule: 'constant'}), 10);
     expect(c(99)).toBe(0.1);
     expect(() => makeSchedule(config({schedule: 'cosine', warmupEpochs: 10}), 10)).toThrowError(/warmup/);
