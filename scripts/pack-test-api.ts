@@ -67,6 +67,7 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   const targets: tf.Tensor[] = fg.models.localMixerTargets(mixer, ys);
   fg.models.setTrainingMode(mixer, fg.models.trainingModeOf(mixer, 'activity') ?? 'BP');
   const presets: readonly string[] = fg.models.LOCAL_MIXER_PRESETS;
+  const evaluated: fg.models.EvaluateResult = await fg.models.evaluate(mixer, xs, ys, {batchSize: 64});
   const layers = [fg.layers.groupLinear({groups: 2, units: 4}), fg.layers.layerNorm({}), fg.layers.patchify({patchSize: 7}),
                   fg.layers.stopGrad({})];
   const lossFn: fg.losses.LossFunction = fg.losses.localCrossEntropy();
@@ -85,5 +86,5 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   const errors = [new fg.ValueError('x'), new fg.TracingError('x'), new fg.UnsupportedKernelError('K', '', 'x')];
   const version: string = fg.version;
   void [one, two, aux, traced, tracing, rules, exact, helpers, kernels, sameClass, perturb, stats, linear, warmed, loss, loaded,
-        mixerOpt, targets, presets, layers, lossFn, ce, contrastive, tensors, flipped, wasm, installed, errors, version];
+        mixerOpt, targets, presets, evaluated, layers, lossFn, ce, contrastive, tensors, flipped, wasm, installed, errors, version];
 }

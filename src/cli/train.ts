@@ -22,7 +22,7 @@ import {normalizationOf, normalizeImages, toTensors} from '../data/normalize';
 import {permutation} from '../data/random';
 import {DatasetName, gatherSplit, ImageSplit, sliceSplit} from '../data/split';
 import {ValueError} from '../errors';
-import {softmaxCrossEntropy} from '../losses/local_cross_entropy';
+import {evaluate} from '../models/evaluate';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {trainReadout} from '../models/readout';
 import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, TrainingMode} from '../models/training_modes';
@@ -304,30 +304,6 @@ export function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedu
     default:
       return linearWarmupSchedule({peakValue: lr, warmupSteps: warmup, schedule: constantSchedule(lr)});
   }
-}
-
-/** Classifier error (%) and mean cross-entropy of `model` (last output) on `xs`, `ys` (one-hot). */
-export async function evaluate(model: tfl.LayersModel, xs: Tensor4D, ys: Tensor2D, batchSize = 500):
-    Promise<{error: number, loss: number, count: number}> {
-  const n = xs.shape[0];
-  let wrong = 0, lossSum = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const size = Math.min(batchSize, n - start);
-    const [w, l] = tf.tidy(() => {
-      const x = tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]);
-      const y = tf.slice(ys, [start, 0], [size, -1]);
-      // (a contrastive LocalMixer reads two views [N, 2, H, W, C]: its readout sees the first)
-      const out = model.predict(model.inputs[0].shape.length === 5 ? pairViews(x, x) : x) as Tensor|Tensor[];
-      const logits = Array.isArray(out) ? out[out.length - 1] : out;
-      const miss = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, -1), tf.argMax(y, -1)), 'float32'));
-      return [miss, tf.sum(softmaxCrossEntropy(y, logits))];
-    });
-    const [wv, lv] = await Promise.all([w.data(), l.data()]);
-    tf.dispose([w, l]);
-    wrong += wv[0];
-    lossSum += lv[0];
-  }
-  return {error: n > 0 ? 100 * wrong / n : NaN, loss: n > 0 ? lossSum / n : NaN, count: n};
 }
 
 /** Builds the run's LocalMixer for images of `split`'s shape (1-patch presets use the whole image). */
