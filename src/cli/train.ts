@@ -31,6 +31,7 @@ import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmup
 import {checkBackend, CliBackend, setUpBackend} from './backend';
 import {CheckpointData, CHECKPOINT_DIR, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
 import {numberProblem} from './numbers';
+import {oneOf} from './one_of';
 import {PAPER_EPOCHS, paperResult} from './paper_results';
 import {curvesSvg, Reference} from './plot';
 import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
@@ -184,37 +185,14 @@ export function defaultPreset(data: DatasetName): LocalMixerPreset {
   return data === 'cifar10' ? 'M/8/16' : 'M/1/16';
 }
 
-/** Checks a --data value. */
-export function checkDataset(name: string): DatasetName {
-  if (!(CLI_DATASETS as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown data set '${name}': use one of ${CLI_DATASETS.join(', ')}.`);
-  }
-  return name as DatasetName;
-}
-
+/** Checks a --data value (a UsageError naming the choices if unknown). */
+export const checkDataset = (name: string): DatasetName => oneOf(name, CLI_DATASETS, 'data set');
 /** Checks a --model value. */
-export function checkPreset(name: string): LocalMixerPreset {
-  if (!(CLI_PRESETS as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown model preset '${name}': use one of ${CLI_PRESETS.join(', ')}.`);
-  }
-  return name as LocalMixerPreset;
-}
-
+export const checkPreset = (name: string): LocalMixerPreset => oneOf(name, CLI_PRESETS, 'model preset');
 /** Checks a --mode value. */
-export function checkMode(name: string): TrainingMode {
-  if (!(TRAINING_MODES as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown training mode '${name}': use one of ${TRAINING_MODES.join(', ')}.`);
-  }
-  return name as TrainingMode;
-}
-
+export const checkMode = (name: string): TrainingMode => oneOf(name, TRAINING_MODES, 'training mode');
 /** Checks a --schedule value. */
-export function checkSchedule(name: string): ScheduleName {
-  if (!(SCHEDULES as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown schedule '${name}': use one of ${SCHEDULES.join(', ')}.`);
-  }
-  return name as ScheduleName;
-}
+export const checkSchedule = (name: string): ScheduleName => oneOf(name, SCHEDULES, 'schedule');
 
 /** A file-name-safe timestamp, e.g. 20250101-120000. */
 export function timestamp(d = new Date()): string {
@@ -229,10 +207,7 @@ export function defaultOut(data: string, model: string, mode: string, when = new
 
 /** Whether the run is contrastive; a UsageError for an unknown objective or a bad area bound. */
 function checkObjective(config: TrainConfig): boolean {
-  const objective = config.objective ?? 'supervised';
-  if (!(OBJECTIVES as readonly string[]).includes(objective)) {
-    throw new UsageError(`--objective must be one of ${OBJECTIVES.join(', ')}. Received: ${JSON.stringify(objective)}.`);
-  }
+  const objective = oneOf(config.objective ?? 'supervised', OBJECTIVES, 'objective');
   const a = config.areaLowerBound;
   if (a != null && !(a > 0 && a <= 1)) {
     throw new UsageError(`--area-lb must be a number in (0, 1]. Received: ${a}.`);
