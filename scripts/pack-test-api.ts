@@ -40,9 +40,10 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   const perturb: fg.optimizers.Perturbation = opt.perturb;
   const stats: fg.optimizers.ForwardGradientStats = opt.stats;
   model.compile({optimizer: opt, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
-  const schedule: fg.optimizers.Schedule = fg.optimizers.warmupCosineDecay({
+  const schedule: fg.optimizers.Schedule = fg.optimizers.warmupCosineDecaySchedule({
     peakValue: 0.01, warmupSteps: 10, totalSteps: 100});
-  const linear: fg.optimizers.Schedule = fg.optimizers.linearDecay({initialValue: 0.01, endValue: 0, totalSteps: 100});
+  const linear: fg.optimizers.Schedule = fg.optimizers.linearSchedule({initValue: 0.01, endValue: 0, transitionSteps: 100});
+  const warmed: fg.optimizers.Schedule = fg.optimizers.linearWarmupSchedule({peakValue: 0.01, warmupSteps: 5, schedule: linear});
   fg.optimizers.setLearningRate(opt, fg.optimizers.constantSchedule(0.01)(0));
   const history = await model.fit(xs, ys, {epochs: 1, batchSize: 32, callbacks: [
     fg.callbacks.forwardGradient({logStats: true}),
@@ -66,6 +67,7 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   const targets: tf.Tensor[] = fg.models.localMixerTargets(mixer, ys);
   fg.models.setTrainingMode(mixer, fg.models.trainingModeOf(mixer, 'activity') ?? 'BP');
   const presets: readonly string[] = fg.models.LOCAL_MIXER_PRESETS;
+  const evaluated: fg.models.EvaluateResult = await fg.models.evaluate(mixer, xs, ys, {batchSize: 64});
   const layers = [fg.layers.groupLinear({groups: 2, units: 4}), fg.layers.layerNorm({}), fg.layers.patchify({patchSize: 7}),
                   fg.layers.stopGrad({})];
   const lossFn: fg.losses.LossFunction = fg.losses.localCrossEntropy();
@@ -83,6 +85,6 @@ export async function everything(xs: tf.Tensor4D, ys: tf.Tensor2D): Promise<void
   // errors and version
   const errors = [new fg.ValueError('x'), new fg.TracingError('x'), new fg.UnsupportedKernelError('K', '', 'x')];
   const version: string = fg.version;
-  void [one, two, aux, traced, tracing, rules, exact, helpers, kernels, sameClass, perturb, stats, linear, loss, loaded,
-        mixerOpt, targets, presets, layers, lossFn, ce, contrastive, tensors, flipped, wasm, installed, errors, version];
+  void [one, two, aux, traced, tracing, rules, exact, helpers, kernels, sameClass, perturb, stats, linear, warmed, loss, loaded,
+        mixerOpt, targets, presets, evaluated, layers, lossFn, ce, contrastive, tensors, flipped, wasm, installed, errors, version];
 }

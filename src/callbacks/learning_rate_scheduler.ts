@@ -54,7 +54,7 @@ export class LearningRateScheduler extends Callback {
     if (args == null || typeof args !== 'object' || typeof args.schedule !== 'function') {
       throw new ValueError(
           `learningRateScheduler: schedule must be a function (step) => learning rate, e.g. ` +
-          `linearDecay({...}). Received: ${args == null ? args : typeof args.schedule}.`);
+          `fg.optimizers.linearSchedule({...}). Received: ${args == null ? args : typeof args.schedule}.`);
     }
     if (args.perBatch != null && typeof args.perBatch !== 'boolean') {
       throw new ValueError(
@@ -154,11 +154,11 @@ export class LearningRateScheduler extends Callback {
  * model.compile({optimizer: tf.train.momentum(0.1, 0.9), loss: 'meanSquaredError'});
  * const xs = tf.randomNormal([64, 4]), ys = tf.randomNormal([64, 1]);
  * const epochs = 10, stepsPerEpoch = 64 / 16;
- * const schedule = fg.warmupCosineDecay({peakValue: 0.1, warmupSteps: 2 * stepsPerEpoch,
- *                                        totalSteps: epochs * stepsPerEpoch});
+ * const schedule = fg.optimizers.warmupCosineDecaySchedule({peakValue: 0.1, warmupSteps: 2 * stepsPerEpoch,
+ *                                                         totalSteps: epochs * stepsPerEpoch});
  * model.fit(xs, ys, {
  *   epochs, batchSize: 16, verbose: 0,
- *   callbacks: [fg.learningRateScheduler({schedule}),
+ *   callbacks: [fg.callbacks.learningRateScheduler({schedule}),
  *               new tf.CustomCallback({onBatchEnd: (batch, logs) => console.log(batch, logs.lr)})],
  * }).then(history => console.log(history.history.lr));  // the rate at the end of each epoch
  * ```

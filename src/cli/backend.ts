@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import {enableWasmThreads, installWasmKernels, MAX_WASM_THREADS} from '../backends';
+import {oneOf} from './one_of';
 import {UsageError} from './progress';
 
 /** The backends the CLI can use. */
@@ -38,10 +39,7 @@ function isInstalled(name: string): boolean {
 
 /** Checks a --backend value (a UsageError naming the choices if unknown). */
 export function checkBackend(name: string): CliBackend {
-  if (!(CLI_BACKENDS as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown backend '${name}': use one of ${CLI_BACKENDS.join(', ')}.`);
-  }
-  return name as CliBackend;
+  return oneOf(name, CLI_BACKENDS, 'backend');
 }
 
 const PACKAGES: {[b in CliBackend]: string} = {

@@ -14,10 +14,11 @@ import {toTensors} from '../data/normalize';
 import {DatasetName} from '../data/split';
 import {ValueError} from '../errors';
 import '../layers';  // registers the LocalMixer layers for deserialization
+import {evaluate} from '../models/evaluate';
 import {setUpBackend} from './backend';
 import {CHECKPOINT_DIR, damagedCheckpoint, loadModel, readJsonFile} from './checkpoint';
 import {Io, UsageError} from './progress';
-import {checkDataset, evaluate, RunState, runStateProblem} from './train';
+import {checkDataset, RunState, runStateProblem} from './train';
 
 /** Options of `eval`. */
 export interface EvalOptions {

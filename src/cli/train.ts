@@ -22,15 +22,16 @@ import {normalizationOf, normalizeImages, toTensors} from '../data/normalize';
 import {permutation} from '../data/random';
 import {DatasetName, gatherSplit, ImageSplit, sliceSplit} from '../data/split';
 import {ValueError} from '../errors';
-import {softmaxCrossEntropy} from '../losses/local_cross_entropy';
+import {evaluate} from '../models/evaluate';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {trainReadout} from '../models/readout';
 import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
-import {constant, linearDecay, Schedule, warmupCosineDecay} from '../optimizers/schedules';
+import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
 import {checkBackend, CliBackend, setUpBackend} from './backend';
 import {CheckpointData, CHECKPOINT_DIR, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
 import {numberProblem} from './numbers';
+import {oneOf} from './one_of';
 import {PAPER_EPOCHS, paperResult} from './paper_results';
 import {curvesSvg, Reference} from './plot';
 import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
@@ -184,37 +185,14 @@ export function defaultPreset(data: DatasetName): LocalMixerPreset {
   return data === 'cifar10' ? 'M/8/16' : 'M/1/16';
 }
 
-/** Checks a --data value. */
-export function checkDataset(name: string): DatasetName {
-  if (!(CLI_DATASETS as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown data set '${name}': use one of ${CLI_DATASETS.join(', ')}.`);
-  }
-  return name as DatasetName;
-}
-
+/** Checks a --data value (a UsageError naming the choices if unknown). */
+export const checkDataset = (name: string): DatasetName => oneOf(name, CLI_DATASETS, 'data set');
 /** Checks a --model value. */
-export function checkPreset(name: string): LocalMixerPreset {
-  if (!(CLI_PRESETS as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown model preset '${name}': use one of ${CLI_PRESETS.join(', ')}.`);
-  }
-  return name as LocalMixerPreset;
-}
-
+export const checkPreset = (name: string): LocalMixerPreset => oneOf(name, CLI_PRESETS, 'model preset');
 /** Checks a --mode value. */
-export function checkMode(name: string): TrainingMode {
-  if (!(TRAINING_MODES as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown training mode '${name}': use one of ${TRAINING_MODES.join(', ')}.`);
-  }
-  return name as TrainingMode;
-}
-
+export const checkMode = (name: string): TrainingMode => oneOf(name, TRAINING_MODES, 'training mode');
 /** Checks a --schedule value. */
-export function checkSchedule(name: string): ScheduleName {
-  if (!(SCHEDULES as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown schedule '${name}': use one of ${SCHEDULES.join(', ')}.`);
-  }
-  return name as ScheduleName;
-}
+export const checkSchedule = (name: string): ScheduleName => oneOf(name, SCHEDULES, 'schedule');
 
 /** A file-name-safe timestamp, e.g. 20250101-120000. */
 export function timestamp(d = new Date()): string {
@@ -229,10 +207,7 @@ export function defaultOut(data: string, model: string, mode: string, when = new
 
 /** Whether the run is contrastive; a UsageError for an unknown objective or a bad area bound. */
 function checkObjective(config: TrainConfig): boolean {
-  const objective = config.objective ?? 'supervised';
-  if (!(OBJECTIVES as readonly string[]).includes(objective)) {
-    throw new UsageError(`--objective must be one of ${OBJECTIVES.join(', ')}. Received: ${JSON.stringify(objective)}.`);
-  }
+  const objective = oneOf(config.objective ?? 'supervised', OBJECTIVES, 'objective');
   const a = config.areaLowerBound;
   if (a != null && !(a > 0 && a <= 1)) {
     throw new UsageError(`--area-lb must be a number in (0, 1]. Received: ${a}.`);
@@ -295,44 +270,15 @@ export function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedu
   if (warmup >= total && (config.schedule !== 'constant' || warmup > total)) {
     throw new UsageError(`--warmup-epochs (${config.warmupEpochs}) must be less than --epochs (${config.epochs}).`);
   }
-  // optax linear_schedule(0 → lr, warmup steps) before the main schedule.
-  const ramp = (t: number) => lr * t / warmup;
   switch (config.schedule) {
     case 'cosine':
-      return warmupCosineDecay({peakValue: lr, warmupSteps: warmup, totalSteps: total});
-    case 'linear': {
-      const decay = linearDecay({initialValue: lr, totalSteps: total - warmup});
-      return warmup === 0 ? decay : (t: number) => t < warmup ? ramp(t) : decay(t - warmup);
-    }
-    default: {
-      const c = constant(lr);
-      return warmup === 0 ? c : (t: number) => t < warmup ? ramp(t) : c(t);
-    }
+      return warmupCosineDecaySchedule({peakValue: lr, warmupSteps: warmup, totalSteps: total});
+    case 'linear':
+      return linearWarmupSchedule(
+          {peakValue: lr, warmupSteps: warmup, schedule: linearSchedule({initValue: lr, transitionSteps: total - warmup})});
+    default:
+      return linearWarmupSchedule({peakValue: lr, warmupSteps: warmup, schedule: constantSchedule(lr)});
   }
-}
-
-/** Classifier error (%) and mean cross-entropy of `model` (last output) on `xs`, `ys` (one-hot). */
-export async function evaluate(model: tfl.LayersModel, xs: Tensor4D, ys: Tensor2D, batchSize = 500):
-    Promise<{error: number, loss: number, count: number}> {
-  const n = xs.shape[0];
-  let wrong = 0, lossSum = 0;
-  for (let start = 0; start < n; start += batchSize) {
-    const size = Math.min(batchSize, n - start);
-    const [w, l] = tf.tidy(() => {
-      const x = tf.slice(xs, [start, 0, 0, 0], [size, -1, -1, -1]);
-      const y = tf.slice(ys, [start, 0], [size, -1]);
-      // (a contrastive LocalMixer reads two views [N, 2, H, W, C]: its readout sees the first)
-      const out = model.predict(model.inputs[0].shape.length === 5 ? pairViews(x, x) : x) as Tensor|Tensor[];
-      const logits = Array.isArray(out) ? out[out.length - 1] : out;
-      const miss = tf.sum(tf.cast(tf.notEqual(tf.argMax(logits, -1), tf.argMax(y, -1)), 'float32'));
-      return [miss, tf.sum(softmaxCrossEntropy(y, logits))];
-    });
-    const [wv, lv] = await Promise.all([w.data(), l.data()]);
-    tf.dispose([w, l]);
-    wrong += wv[0];
-    lossSum += lv[0];
-  }
-  return {error: n > 0 ? 100 * wrong / n : NaN, loss: n > 0 ? lossSum / n : NaN, count: n};
 }
 
 /** Builds the run's LocalMixer for images of `split`'s shape (1-patch presets use the whole image). */
@@ -495,38 +441,89 @@ export async function train(opts: TrainOptions, io: Io): Promise<TrainSummary> {
 }
 
 async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
+  const resolved = resolveConfig(opts, io);
+  const config = resolved.config;
+  const contrastive = checkConfig(config);
+  const backendInfo = await setUpBackend(config.backend);
+  const data = loadRunData(config);
+  const schedule = makeSchedule(config, data.stepsPerEpoch);
+  const model = buildModel(config, data.train);
+  const optimizer = makeOptimizer(model, config);
+  try {
+    const progress = await startProgress(opts.out, config, resolved.saved, model, optimizer);
+    resolved.saved = null;  // the host copy of the checkpoint is no longer needed
+    const run: Run = {
+      opts, io, config, data, model, optimizer, schedule, contrastive,
+      areaLowerBound: config.areaLowerBound ?? defaultAreaLowerBound(config.model),
+      board: opts.tensorboard != null ? new EventFileWriter(opts.tensorboard) : null,
+      say: (line: string) => opts.quiet ? undefined : io.out(line),
+    };
+    run.say(`${opts.resume ? 'resuming' : 'training'} ${config.model} (${model.countParams().toLocaleString('en-US')} parameters) ` +
+            `in mode ${config.mode} on ${config.data} (train ${data.train.count}, test ${data.test.count}), ` +
+            `${data.stepsPerEpoch} steps/epoch, backend ${backendInfo}, out ${opts.out}` +
+            (opts.resume ? `, from epoch ${progress.startEpoch}` : ''));
+    const failure = await runEpochs(run, progress);
+    return writeSummary(run, progress, backendInfo, failure);
+  } finally {
+    optimizer.detach();
+    model.dispose();
+    optimizer.dispose();
+  }
+}
+
+/**
+ * The configuration of the run in `opts.out`: a new run's from `opts` (refused where the folder
+ * already holds a run), or a resumed run's from its checkpoint (read and checked whole first), with
+ * the allowed overrides; the checkpoint's data come back with it.
+ */
+function resolveConfig(opts: TrainOptions, io: Io): {config: TrainConfig, saved: CheckpointData<RunState>|null} {
   const out = opts.out;
-  let config: TrainConfig;
-  let saved: CheckpointData<RunState>|null = null;
   if (opts.resume) {
     if (!hasCheckpoint(out)) {
       throw new UsageError(`--resume: no checkpoint in ${path.resolve(out)} (expected ${path.join(out, 'checkpoint', 'state.json')}).`);
     }
     // Every file of the checkpoint is read and checked first: a damaged one fails before anything else.
-    saved = readCheckpoint<RunState>(out, runStateProblem);
-    config = resumeConfig(opts, saved.state.config, io);
-  } else {
-    if (hasCheckpoint(out)) {
-      throw new UsageError(`${path.resolve(out)} already holds a run: continue it with --resume, or choose another --out.`);
-    }
-    config = {
-      data: opts.data, dataDir: opts.dataDir, model: opts.model, mode: opts.mode, epochs: opts.epochs, batch: opts.batch,
-      lr: opts.lr, schedule: opts.schedule, warmupEpochs: opts.warmupEpochs, momentum: opts.momentum,
-      weightDecay: opts.weightDecay, backend: opts.backend, seed: opts.seed, limitTrain: opts.limitTrain,
-      limitTest: opts.limitTest, trainEvalSize: opts.trainEvalSize, objective: opts.objective ?? 'supervised',
-      areaLowerBound: opts.areaLowerBound ?? null,
-    };
+    const saved = readCheckpoint<RunState>(out, runStateProblem);
+    return {config: resumeConfig(opts, saved.state.config, io), saved};
   }
+  if (hasCheckpoint(out)) {
+    throw new UsageError(`${path.resolve(out)} already holds a run: continue it with --resume, or choose another --out.`);
+  }
+  const config: TrainConfig = {
+    data: opts.data, dataDir: opts.dataDir, model: opts.model, mode: opts.mode, epochs: opts.epochs, batch: opts.batch,
+    lr: opts.lr, schedule: opts.schedule, warmupEpochs: opts.warmupEpochs, momentum: opts.momentum,
+    weightDecay: opts.weightDecay, backend: opts.backend, seed: opts.seed, limitTrain: opts.limitTrain,
+    limitTest: opts.limitTest, trainEvalSize: opts.trainEvalSize, objective: opts.objective ?? 'supervised',
+    areaLowerBound: opts.areaLowerBound ?? null,
+  };
+  return {config, saved: null};
+}
+
+/** Checks every setting of `config` (a UsageError naming the first bad one); returns whether it is contrastive. */
+function checkConfig(config: TrainConfig): boolean {
   const contrastive = checkObjective(config);
-  const areaLowerBound = config.areaLowerBound ?? defaultAreaLowerBound(config.model);
   checkDataset(config.data);
   checkPreset(config.model);
   checkMode(config.mode);
   checkBackend(config.backend);
   checkSchedule(config.schedule);
   checkTrainNumbers(config);
-  const backendInfo = await setUpBackend(config.backend);
+  return contrastive;
+}
 
+/** The data of a run, loaded and checked, and the sizes that follow from them. */
+interface RunData {
+  train: ImageSplit;
+  test: ImageSplit;
+  stepsPerEpoch: number;
+  /** Training examples used per epoch (whole batches). */
+  usedPerEpoch: number;
+  /** Train error is measured on the first `trainEvalCount` training examples. */
+  trainEvalCount: number;
+}
+
+/** Loads the run's splits and checks, before any training, what would otherwise fail after the first epoch. */
+function loadRunData(config: TrainConfig): RunData {
   const limit: {train?: number, test?: number} = {};
   if (config.limitTrain != null) {
     limit.train = config.limitTrain;
@@ -534,199 +531,259 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
   if (config.limitTest != null) {
     limit.test = config.limitTest;
   }
-  const {train: trainSplit, test: testSplit} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit, dirOption: '--data-dir'});
-  if (trainSplit.count === 0 || testSplit.count === 0) {
-    throw new UsageError(`${config.data}: no training or test examples (train ${trainSplit.count}, test ${testSplit.count}).`);
+  const {train, test} = loadDataset(config.data, {dir: config.dataDir ?? undefined, limit, dirOption: '--data-dir'});
+  if (train.count === 0 || test.count === 0) {
+    throw new UsageError(`${config.data}: no training or test examples (train ${train.count}, test ${test.count}).`);
   }
-  // Everything that would otherwise fail only after the first epoch is checked before training.
   const shape = (s: ImageSplit) => `${s.height}×${s.width}×${s.channels}`;
-  if (shape(trainSplit) !== shape(testSplit)) {
-    throw new ValueError(`${config.data}: training images are ${shape(trainSplit)} but test images are ` +
-                         `${shape(testSplit)}: both splits must come from the same data set (--data-dir).`);
+  if (shape(train) !== shape(test)) {
+    throw new ValueError(`${config.data}: training images are ${shape(train)} but test images are ` +
+                         `${shape(test)}: both splits must come from the same data set (--data-dir).`);
   }
-  normalizationOf(config.data, trainSplit.channels);
-  const stepsPerEpoch = Math.max(1, Math.floor(trainSplit.count / config.batch));
-  const usedPerEpoch = Math.min(trainSplit.count, stepsPerEpoch * config.batch);
-  const schedule = makeSchedule(config, stepsPerEpoch);
-  const trainEvalCount = Math.min(trainSplit.count, config.trainEvalSize ?? testSplit.count);
+  normalizationOf(config.data, train.channels);
+  const stepsPerEpoch = Math.max(1, Math.floor(train.count / config.batch));
+  return {
+    train, test, stepsPerEpoch, usedPerEpoch: Math.min(train.count, stepsPerEpoch * config.batch),
+    trainEvalCount: Math.min(train.count, config.trainEvalSize ?? test.count),
+  };
+}
 
-  const model = buildModel(config, trainSplit);
-  const optimizer = makeOptimizer(model, config);
+/** Where the epoch loop starts (and, as it runs, stands): the shuffle RNG, the epochs done, their time. */
+interface RunProgress {
+  rng: seedrandom.prng;
+  /** One record per epoch done. */
+  history: EpochRecord[];
+  /** Wall time of the epochs done, seconds. */
+  seconds: number;
+  /** Epochs done before this invocation. */
+  startEpoch: number;
+}
+
+/**
+ * A new run's start (the RNG from the seed, an empty log), or a resumed run's: the checkpoint's
+ * weights, optimizer state, RNG state and history, and the log rewritten to hold exactly its epochs.
+ */
+async function startProgress(out: string, config: TrainConfig, saved: CheckpointData<RunState>|null,
+                             model: tfl.LayersModel, optimizer: ForwardGradientOptimizer): Promise<RunProgress> {
+  if (saved == null) {
+    fs.writeFileSync(path.join(out, RUN_FILES.log), '');
+    return {rng: seedrandom.alea(`${config.seed}/shuffle`, {state: true}), history: [], seconds: 0, startEpoch: 0};
+  }
+  const resumed = decodeCheckpoint(saved);
+  const dir = path.join(out, CHECKPOINT_DIR);
   try {
-    let rng: seedrandom.prng;
-    let history: EpochRecord[] = [];
-    let seconds = 0;
-    let startEpoch = 0;
-    if (saved != null) {
-      const resumed = decodeCheckpoint(saved);
-      saved = null;  // the host copy is no longer needed
-      const dir = path.join(out, CHECKPOINT_DIR);
-      try {
-        try {
-          model.loadWeights(resumed.modelWeights);
-        } catch (e) {
-          throw damagedCheckpoint(path.join(dir, 'weights.bin'), `does not fit the ${config.model} model (${(e as Error).message})`);
-        }
-        try {
-          await optimizer.setWeights(resumed.optimizerWeights);
-        } catch (e) {
-          throw damagedCheckpoint(path.join(dir, 'optimizer.bin'), `does not fit the optimizer (${(e as Error).message})`);
-        }
-      } finally {
-        tf.dispose(Object.values(resumed.modelWeights));
-        tf.dispose(resumed.optimizerWeights.map(w => w.tensor));
-      }
-      rng = seedrandom.alea('', {state: resumed.state.shuffleRng});
-      history = resumed.state.history;
-      seconds = resumed.state.seconds;
-      startEpoch = resumed.state.epoch;
-      // The log holds exactly the checkpoint's epochs (an epoch logged but not saved is redone).
-      fs.writeFileSync(path.join(out, RUN_FILES.log), history.map(r => `${JSON.stringify(r)}\n`).join(''));
-    } else {
-      rng = seedrandom.alea(`${config.seed}/shuffle`, {state: true});
-      fs.writeFileSync(path.join(out, RUN_FILES.log), '');
-    }
-
-    const board = opts.tensorboard != null ? new EventFileWriter(opts.tensorboard) : null;
-    const test = toTensors(testSplit, {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
-    const trainEval = toTensors(sliceSplit(trainSplit, 0, trainEvalCount), {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
-    const say = (line: string) => opts.quiet ? undefined : io.out(line);
-    say(`${opts.resume ? 'resuming' : 'training'} ${config.model} (${model.countParams().toLocaleString('en-US')} parameters) ` +
-        `in mode ${config.mode} on ${config.data} (train ${trainSplit.count}, test ${testSplit.count}), ` +
-        `${stepsPerEpoch} steps/epoch, backend ${backendInfo}, out ${out}` +
-        (opts.resume ? `, from epoch ${startEpoch}` : ''));
-    let failure: string|null = null;
     try {
-      for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
-        if (opts.stopAfterEpoch != null && epoch >= opts.stopAfterEpoch) {
-          say(`stopped after epoch ${epoch} (--stop-after-epoch); continue with --resume --out ${out}`);
-          break;
-        }
-        const t0 = Date.now();
-        const order = permutation(rng, trainSplit.count).subarray(0, usedPerEpoch);
-        const batch = toTensors(gatherSplit(trainSplit, order), {dataset: config.data, normalize: !contrastive});
-        // contrastive: the un-augmented (normalized) images train the readout after the epoch
-        let readoutImages: Tensor4D|null = null;
-        let xs: Tensor;
-        if (contrastive) {
-          try {
-            xs = contrastiveViews(batch.xs as Tensor4D, config.data, config.seed, epoch, areaLowerBound);
-            readoutImages = normalizeImages(batch.xs as Tensor4D, config.data);
-          } finally {
-            batch.xs.dispose();
-          }
-        } else {
-          xs = epochTrainingImages(batch.xs as Tensor4D, config.data, config.seed, epoch);
-        }
-        const ys = batch.ys;
-        let readoutLoss = NaN;
-        const metrics = new RunningMetrics();
-        const bar = new EpochProgress(opts.quiet ? null : io.barStream, `epoch ${epoch + 1}/${config.epochs}`, stepsPerEpoch);
-        let lastLr = NaN;
-        const skippedBefore = history[history.length - 1]?.skippedSteps ?? 0;
-        const stepBefore = optimizer.iterations;
-        let skipped = skippedBefore;
-        try {
-          await model.fit(xs, localMixerTargets(model, ys), {
-            epochs: 1,
-            batchSize: config.batch,
-            shuffle: false,
-            verbose: 0,
-            callbacks: [
-              forwardGradient(),
-              new LearningRateScheduler({schedule}),
-              new tfl.CustomCallback({
-                onBatchEnd: (batch: number, logs?: tfl.Logs) => {
-                  if (logs == null) {
-                    return;
-                  }
-                  metrics.add(logs, typeof logs.size === 'number' ? logs.size : config.batch);
-                  if (typeof logs.lr === 'number') {
-                    lastLr = logs.lr;
-                  }
-                  if (typeof logs.fg_skipped === 'number') {
-                    skipped = logs.fg_skipped;
-                  }
-                  bar.update(batch + 1, metrics.mean(contrastive ? 'loss' : 'classifier_loss'), metrics.mean('classifier_acc'));
-                },
-              }),
-            ],
-          });
-          if (readoutImages != null) {
-            // the paper code's readout: one epoch of plain SGD (lr 0.01) on the un-augmented images
-            readoutLoss = await trainReadout(model, readoutImages, ys as Tensor2D, {
-              batchSize: config.batch, weightDecay: config.weightDecay, seed: `${config.seed}/${epoch}`,
-            });
-          }
-        } finally {
-          bar.stop();
-          tf.dispose([xs, ys]);
-          readoutImages?.dispose();
-        }
-        const fitSeconds = (Date.now() - t0) / 1000;
-        const testResult = await evaluate(model, test.xs, test.ys);
-        const trainResult = await evaluate(model, trainEval.xs, trainEval.ys);
-        const elapsed = (Date.now() - t0) / 1000;
-        seconds += elapsed;
-        const step = optimizer.iterations;
-        const record: EpochRecord = {
-          epoch: epoch + 1, step, loss: contrastive ? readoutLoss : metrics.mean('classifier_loss'), totalLoss: metrics.mean('loss'),
-          runningTrainAccuracy: 100 * metrics.mean('classifier_acc'), trainError: trainResult.error,
-          trainLoss: trainResult.loss, testError: testResult.error, testLoss: testResult.loss, seconds: elapsed,
-          fitSeconds, lr: lastLr, skippedSteps: skipped,
-        };
-        history.push(record);
-        appendLog(out, record);
-        board?.scalars(step, epochScalars(record));
-        failure = await epochFailure(model, epoch + 1, step - stepBefore, skipped - skippedBefore, config, out);
-        if (failure != null) {
-          break;  // the checkpoint of the epoch before is kept
-        }
-        const state: RunState = {version: 1, config, epoch: epoch + 1, step, shuffleRng: rng.state(), history, seconds};
-        await saveCheckpoint(out, model, optimizer, state);
-        say(`epoch ${epoch + 1}/${config.epochs}  loss ${record.loss.toFixed(4)}  train err ${record.trainError.toFixed(2)}%  ` +
-            `test err ${record.testError.toFixed(2)}% (loss ${record.testLoss.toFixed(4)})  lr ${lastLr.toPrecision(3)}  ` +
-            `${formatSeconds(elapsed)} (fit ${formatSeconds(fitSeconds)})`);
-      }
-    } finally {
-      tf.dispose([test.xs, test.ys, trainEval.xs, trainEval.ys]);
+      model.loadWeights(resumed.modelWeights);
+    } catch (e) {
+      throw damagedCheckpoint(path.join(dir, 'weights.bin'), `does not fit the ${config.model} model (${(e as Error).message})`);
     }
-
-    const done = history.length;
-    const finished = done >= config.epochs;
-    const last = history[done - 1];
-    const best = history.reduce((b, r) => (r.testError < b.testError ? r : b), history[0] ?? last);
-    const paper = contrastive ? null : paperResult(config.data, config.model, config.mode);
-    const summary: TrainSummary = {
-      config, out, finished, epochs: done, steps: last?.step ?? 0, stepsPerEpoch,
-      trainExamples: trainSplit.count, testExamples: testSplit.count, trainEvalExamples: trainEvalCount,
-      parameters: model.countParams(),
-      testError: last?.testError ?? NaN, trainError: last?.trainError ?? NaN, testLoss: last?.testLoss ?? NaN,
-      bestTestError: best?.testError ?? NaN, bestEpoch: best?.epoch ?? 0,
-      seconds, backend: backendInfo,
-      paper: paper == null ? null : {...paper, epochs: PAPER_EPOCHS[config.data]},
-      date: new Date().toISOString(),
-      failure,
-    };
-    const refs: Reference[] = paper == null ? [] : [
-      {label: `paper test ${paper.test.toFixed(2)}%`, value: paper.test, color: '#d62728'},
-      {label: `paper train ${paper.train.toFixed(2)}%`, value: paper.train, color: '#1f77b4'},
-    ];
-    fs.writeFileSync(path.join(out, RUN_FILES.curves),
-                     curvesSvg(history, `${config.data} ${config.model} ${config.mode} (lr ${config.lr}, batch ${config.batch}, ` +
-                                            `${config.schedule}, seed ${config.seed}, ${config.backend})`, refs));
-    fs.writeFileSync(path.join(out, RUN_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
-    if (failure != null) {
-      throw new ValueError(failure);
+    try {
+      await optimizer.setWeights(resumed.optimizerWeights);
+    } catch (e) {
+      throw damagedCheckpoint(path.join(dir, 'optimizer.bin'), `does not fit the optimizer (${(e as Error).message})`);
     }
-    if (finished && last != null) {
-      say(`done: test error ${last.testError.toFixed(2)}%, train error ${last.trainError.toFixed(2)}% after ${done} epoch(s), ` +
-          `${formatSeconds(seconds)}; ${path.join(out, RUN_FILES.summary)}`);
-    }
-    return summary;
   } finally {
-    optimizer.detach();
-    model.dispose();
-    optimizer.dispose();
+    tf.dispose(Object.values(resumed.modelWeights));
+    tf.dispose(resumed.optimizerWeights.map(w => w.tensor));
   }
+  const history = resumed.state.history;
+  // The log holds exactly the checkpoint's epochs (an epoch logged but not saved is redone).
+  fs.writeFileSync(path.join(out, RUN_FILES.log), history.map(r => `${JSON.stringify(r)}\n`).join(''));
+  return {
+    rng: seedrandom.alea('', {state: resumed.state.shuffleRng}), history, seconds: resumed.state.seconds,
+    startEpoch: resumed.state.epoch,
+  };
+}
+
+/** What the epoch loop and the summary work on. */
+interface Run {
+  opts: TrainOptions;
+  io: Io;
+  config: TrainConfig;
+  data: RunData;
+  model: tfl.LayersModel;
+  optimizer: ForwardGradientOptimizer;
+  schedule: Schedule;
+  contrastive: boolean;
+  /** Contrastive: crop-area lower bound of the views. */
+  areaLowerBound: number;
+  board: EventFileWriter|null;
+  /** Prints a line unless quiet. */
+  say: (line: string) => void;
+}
+
+/**
+ * Trains the epochs from `progress.startEpoch` to the configured total (or to `--stop-after-epoch`),
+ * evaluating, logging and checkpointing after each (`progress` advances with them). Returns why the
+ * run failed, or null; a failed epoch is logged but not checkpointed.
+ */
+async function runEpochs(run: Run, progress: RunProgress): Promise<string|null> {
+  const {opts, config, data} = run;
+  const test = toTensors(data.test, {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
+  const trainEval = toTensors(sliceSplit(data.train, 0, data.trainEvalCount), {dataset: config.data}) as {xs: Tensor4D, ys: Tensor2D};
+  try {
+    for (let epoch = progress.startEpoch; epoch < config.epochs; epoch++) {
+      if (opts.stopAfterEpoch != null && epoch >= opts.stopAfterEpoch) {
+        run.say(`stopped after epoch ${epoch} (--stop-after-epoch); continue with --resume --out ${opts.out}`);
+        break;
+      }
+      const t0 = Date.now();
+      const skippedBefore = progress.history[progress.history.length - 1]?.skippedSteps ?? 0;
+      const stepBefore = run.optimizer.iterations;
+      const fit = await trainEpoch(run, epoch, progress.rng, skippedBefore);
+      const fitSeconds = (Date.now() - t0) / 1000;
+      const testResult = await evaluate(run.model, test.xs, test.ys);
+      const trainResult = await evaluate(run.model, trainEval.xs, trainEval.ys);
+      const elapsed = (Date.now() - t0) / 1000;
+      progress.seconds += elapsed;
+      const step = run.optimizer.iterations;
+      const record: EpochRecord = {
+        epoch: epoch + 1, step, loss: run.contrastive ? fit.readoutLoss : fit.metrics.mean('classifier_loss'),
+        totalLoss: fit.metrics.mean('loss'), runningTrainAccuracy: 100 * fit.metrics.mean('classifier_acc'),
+        trainError: trainResult.error, trainLoss: trainResult.loss, testError: testResult.error, testLoss: testResult.loss,
+        seconds: elapsed, fitSeconds, lr: fit.lastLr, skippedSteps: fit.skipped,
+      };
+      progress.history.push(record);
+      appendLog(opts.out, record);
+      run.board?.scalars(step, epochScalars(record));
+      const failure = await epochFailure(run.model, epoch + 1, step - stepBefore, fit.skipped - skippedBefore, config, opts.out);
+      if (failure != null) {
+        return failure;  // the checkpoint of the epoch before is kept
+      }
+      const state: RunState = {
+        version: 1, config, epoch: epoch + 1, step, shuffleRng: progress.rng.state(), history: progress.history,
+        seconds: progress.seconds,
+      };
+      await saveCheckpoint(opts.out, run.model, run.optimizer, state);
+      run.say(`epoch ${epoch + 1}/${config.epochs}  loss ${record.loss.toFixed(4)}  train err ${record.trainError.toFixed(2)}%  ` +
+              `test err ${record.testError.toFixed(2)}% (loss ${record.testLoss.toFixed(4)})  lr ${fit.lastLr.toPrecision(3)}  ` +
+              `${formatSeconds(elapsed)} (fit ${formatSeconds(fitSeconds)})`);
+    }
+    return null;
+  } finally {
+    tf.dispose([test.xs, test.ys, trainEval.xs, trainEval.ys]);
+  }
+}
+
+/** What one epoch of `model.fit` reports. */
+interface EpochFit {
+  /** Running means over the epoch's batches (`loss`, `classifier_loss`, `classifier_acc`). */
+  metrics: RunningMetrics;
+  /** Learning rate of the epoch's last step. */
+  lastLr: number;
+  /** Steps skipped so far (this epoch's included). */
+  skipped: number;
+  /** Contrastive: mean loss of the readout trained after the epoch; NaN otherwise. */
+  readoutLoss: number;
+}
+
+/**
+ * The inputs of epoch `epoch` (0-based): the used examples in the order drawn from `rng`; for a
+ * contrastive run their two views, and the un-augmented (normalized) images that train the readout
+ * after the epoch, else the (for CIFAR-10 flipped) images and null.
+ */
+function epochInputs(run: Run, epoch: number, rng: seedrandom.prng): {xs: Tensor, ys: Tensor, readoutImages: Tensor4D|null} {
+  const {config, data} = run;
+  const order = permutation(rng, data.train.count).subarray(0, data.usedPerEpoch);
+  const batch = toTensors(gatherSplit(data.train, order), {dataset: config.data, normalize: !run.contrastive});
+  if (!run.contrastive) {
+    return {xs: epochTrainingImages(batch.xs as Tensor4D, config.data, config.seed, epoch), ys: batch.ys, readoutImages: null};
+  }
+  try {
+    const xs = contrastiveViews(batch.xs as Tensor4D, config.data, config.seed, epoch, run.areaLowerBound);
+    return {xs, ys: batch.ys, readoutImages: normalizeImages(batch.xs as Tensor4D, config.data)};
+  } finally {
+    batch.xs.dispose();
+  }
+}
+
+/**
+ * One epoch (0-based `epoch`): one `model.fit` epoch over `epochInputs` with the progress bar, and
+ * for a contrastive run the readout trained on the un-augmented images.
+ */
+async function trainEpoch(run: Run, epoch: number, rng: seedrandom.prng, skippedBefore: number): Promise<EpochFit> {
+  const {config, data, contrastive} = run;
+  const {xs, ys, readoutImages} = epochInputs(run, epoch, rng);
+  const fit: EpochFit = {metrics: new RunningMetrics(), lastLr: NaN, skipped: skippedBefore, readoutLoss: NaN};
+  const bar = new EpochProgress(run.opts.quiet ? null : run.io.barStream, `epoch ${epoch + 1}/${config.epochs}`, data.stepsPerEpoch);
+  try {
+    await run.model.fit(xs, localMixerTargets(run.model, ys), {
+      epochs: 1,
+      batchSize: config.batch,
+      shuffle: false,
+      verbose: 0,
+      callbacks: [
+        forwardGradient(),
+        new LearningRateScheduler({schedule: run.schedule}),
+        new tfl.CustomCallback({
+          onBatchEnd: (batch: number, logs?: tfl.Logs) => {
+            if (logs == null) {
+              return;
+            }
+            fit.metrics.add(logs, typeof logs.size === 'number' ? logs.size : config.batch);
+            if (typeof logs.lr === 'number') {
+              fit.lastLr = logs.lr;
+            }
+            if (typeof logs.fg_skipped === 'number') {
+              fit.skipped = logs.fg_skipped;
+            }
+            bar.update(batch + 1, fit.metrics.mean(contrastive ? 'loss' : 'classifier_loss'), fit.metrics.mean('classifier_acc'));
+          },
+        }),
+      ],
+    });
+    if (readoutImages != null) {
+      // the paper code's readout: one epoch of plain SGD (lr 0.01) on the un-augmented images
+      fit.readoutLoss = await trainReadout(run.model, readoutImages, ys as Tensor2D, {
+        batchSize: config.batch, weightDecay: config.weightDecay, seed: `${config.seed}/${epoch}`,
+      });
+    }
+  } finally {
+    bar.stop();
+    tf.dispose([xs, ys]);
+    readoutImages?.dispose();
+  }
+  return fit;
+}
+
+/**
+ * Writes `curves.svg` and `summary.json` and returns the summary; then throws a ValueError if the
+ * run failed, or prints the final line if it finished.
+ */
+function writeSummary(run: Run, progress: RunProgress, backendInfo: string, failure: string|null): TrainSummary {
+  const {config, data, opts} = run;
+  const out = opts.out;
+  const history = progress.history;
+  const done = history.length;
+  const finished = done >= config.epochs;
+  const last = history[done - 1];
+  const best = history.reduce((b, r) => (r.testError < b.testError ? r : b), history[0] ?? last);
+  const paper = run.contrastive ? null : paperResult(config.data, config.model, config.mode);
+  const summary: TrainSummary = {
+    config, out, finished, epochs: done, steps: last?.step ?? 0, stepsPerEpoch: data.stepsPerEpoch,
+    trainExamples: data.train.count, testExamples: data.test.count, trainEvalExamples: data.trainEvalCount,
+    parameters: run.model.countParams(),
+    testError: last?.testError ?? NaN, trainError: last?.trainError ?? NaN, testLoss: last?.testLoss ?? NaN,
+    bestTestError: best?.testError ?? NaN, bestEpoch: best?.epoch ?? 0,
+    seconds: progress.seconds, backend: backendInfo,
+    paper: paper == null ? null : {...paper, epochs: PAPER_EPOCHS[config.data]},
+    date: new Date().toISOString(),
+    failure,
+  };
+  const refs: Reference[] = paper == null ? [] : [
+    {label: `paper test ${paper.test.toFixed(2)}%`, value: paper.test, color: '#d62728'},
+    {label: `paper train ${paper.train.toFixed(2)}%`, value: paper.train, color: '#1f77b4'},
+  ];
+  fs.writeFileSync(path.join(out, RUN_FILES.curves),
+                   curvesSvg(history, `${config.data} ${config.model} ${config.mode} (lr ${config.lr}, batch ${config.batch}, ` +
+                                          `${config.schedule}, seed ${config.seed}, ${config.backend})`, refs));
+  fs.writeFileSync(path.join(out, RUN_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
+  if (failure != null) {
+    throw new ValueError(failure);
+  }
+  if (finished && last != null) {
+    run.say(`done: test error ${last.testError.toFixed(2)}%, train error ${last.trainError.toFixed(2)}% after ${done} epoch(s), ` +
+            `${formatSeconds(progress.seconds)}; ${path.join(out, RUN_FILES.summary)}`);
+  }
+  return summary;
 }

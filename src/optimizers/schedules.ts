@@ -1,6 +1,7 @@
 /**
- * Learning-rate schedules with optax semantics (the paper's `linear_schedule` and
- * `warmup_cosine_decay_schedule`), and `setLearningRate`, which changes the learning rate of any tfjs
+ * Learning-rate schedules with optax semantics and optax's names in camelCase (`constantSchedule`,
+ * `linearSchedule`, `warmupCosineDecaySchedule`: the paper's `linear_schedule` and
+ * `warmup_cosine_decay_schedule`; `linearWarmupSchedule` puts a warmup before any of them), and `setLearningRate`, which changes the learning rate of any tfjs
  * optimizer in place. Schedules are plain functions of the step on JS numbers: no tensors, no host
  * sync.
  */
@@ -48,57 +49,58 @@ function checkStep(fn: string, step: unknown): asserts step is number {
 }
 
 /**
- * A constant schedule: `lr(t) = value`.
+ * A constant schedule (optax `constant_schedule(value)`): `lr(t) = value`.
  *
  * ```js
- * fg.constant(0.01)(1234);  // 0.01
+ * fg.optimizers.constantSchedule(0.01)(1234);  // 0.01
  * ```
  */
-export function constant(value: number): Schedule {
-  checkFinite('constant', 'value', value);
+export function constantSchedule(value: number): Schedule {
+  const fn = 'constantSchedule';
+  checkFinite(fn, 'value', value);
   return (step: number) => {
-    checkStep('constant', step);
+    checkStep(fn, step);
     return value;
   };
 }
 
-/** Arguments of `linearDecay`. */
-export interface LinearDecayArgs {
+/** Arguments of `linearSchedule`. */
+export interface LinearScheduleArgs {
   /** Learning rate at step 0. */
-  initialValue: number;
-  /** Number of steps over which the rate goes from `initialValue` to `endValue` (integer > 0). */
-  totalSteps: number;
-  /** Learning rate at and after `totalSteps`. Default 0. */
+  initValue: number;
+  /** Number of steps over which the rate goes from `initValue` to `endValue` (integer > 0). */
+  transitionSteps: number;
+  /** Learning rate at and after `transitionSteps`. Default 0. */
   endValue?: number;
 }
 
 /**
- * Linear decay (optax `linear_schedule(initialValue, endValue, totalSteps)`):
- * `lr(t) = (initialValue − endValue) · (1 − min(t, T)/T) + endValue`, with `T = totalSteps`; constant
- * at `endValue` from step `T` on. The paper's MNIST schedule is `linearDecay({initialValue: lr,
- * totalSteps: epochs · stepsPerEpoch})`.
+ * Linear schedule (optax `linear_schedule(initValue, endValue, transitionSteps)`):
+ * `lr(t) = (initValue − endValue) · (1 − min(t, T)/T) + endValue`, with `T = transitionSteps`;
+ * constant at `endValue` from step `T` on. The paper's MNIST schedule is `linearSchedule({initValue:
+ * lr, transitionSteps: epochs · stepsPerEpoch})` (a linear decay to 0).
  *
  * ```js
- * const s = fg.linearDecay({initialValue: 0.01, totalSteps: 100});
+ * const s = fg.optimizers.linearSchedule({initValue: 0.01, transitionSteps: 100});
  * s(0);  // 0.01     s(50);  // 0.005     s(100);  // 0     s(150);  // 0
  * ```
  */
-export function linearDecay(args: LinearDecayArgs): Schedule {
-  const fn = 'linearDecay';
+export function linearSchedule(args: LinearScheduleArgs): Schedule {
+  const fn = 'linearSchedule';
   checkArgs(fn, args);
-  const {initialValue, totalSteps, endValue = 0} = args;
-  checkFinite(fn, 'initialValue', initialValue);
+  const {initValue, transitionSteps, endValue = 0} = args;
+  checkFinite(fn, 'initValue', initValue);
   checkFinite(fn, 'endValue', endValue);
-  checkInteger(fn, 'totalSteps', totalSteps, 1, '> 0');
+  checkInteger(fn, 'transitionSteps', transitionSteps, 1, '> 0');
   return (step: number) => {
     checkStep(fn, step);
-    const t = Math.min(step, totalSteps);
-    return (initialValue - endValue) * (1 - t / totalSteps) + endValue;
+    const t = Math.min(step, transitionSteps);
+    return (initValue - endValue) * (1 - t / transitionSteps) + endValue;
   };
 }
 
-/** Arguments of `warmupCosineDecay`. */
-export interface WarmupCosineDecayArgs {
+/** Arguments of `warmupCosineDecaySchedule`. */
+export interface WarmupCosineDecayScheduleArgs {
   /** Learning rate at the end of the warmup (step `warmupSteps`). */
   peakValue: number;
   /** Number of linear warmup steps from `initValue` to `peakValue` (integer ≥ 0). */
@@ -118,16 +120,16 @@ export interface WarmupCosineDecayArgs {
  * - `t ≥ W`: `lr(t) = endValue + (peakValue − endValue) · ½(1 + cos(π · min(t − W, D)/D))`,
  *   so `lr(W) = peakValue` and `lr(t) = endValue` for `t ≥ totalSteps`.
  *
- * The paper's CIFAR/ImageNet schedule is `warmupCosineDecay({peakValue: lr, warmupSteps: 10 ·
+ * The paper's CIFAR/ImageNet schedule is `warmupCosineDecaySchedule({peakValue: lr, warmupSteps: 10 ·
  * stepsPerEpoch, totalSteps: epochs · stepsPerEpoch})`.
  *
  * ```js
- * const s = fg.warmupCosineDecay({peakValue: 0.1, warmupSteps: 10, totalSteps: 110});
+ * const s = fg.optimizers.warmupCosineDecaySchedule({peakValue: 0.1, warmupSteps: 10, totalSteps: 110});
  * s(0);  // 0     s(5);  // 0.05     s(10);  // 0.1     s(60);  // 0.05     s(110);  // 0
  * ```
  */
-export function warmupCosineDecay(args: WarmupCosineDecayArgs): Schedule {
-  const fn = 'warmupCosineDecay';
+export function warmupCosineDecaySchedule(args: WarmupCosineDecayScheduleArgs): Schedule {
+  const fn = 'warmupCosineDecaySchedule';
   checkArgs(fn, args);
   const {peakValue, warmupSteps, totalSteps, initValue = 0, endValue = 0} = args;
   checkFinite(fn, 'peakValue', peakValue);
@@ -149,6 +151,52 @@ export function warmupCosineDecay(args: WarmupCosineDecayArgs): Schedule {
     }
     const t = Math.min(step - warmupSteps, decaySteps);
     return (peakValue - endValue) * 0.5 * (1 + Math.cos(Math.PI * t / decaySteps)) + endValue;
+  };
+}
+
+/** Arguments of `linearWarmupSchedule`. */
+export interface LinearWarmupScheduleArgs {
+  /** Learning rate reached at the end of the warmup (step `warmupSteps`). */
+  peakValue: number;
+  /** Number of linear warmup steps from 0 to `peakValue` (integer ≥ 0; 0: no warmup). */
+  warmupSteps: number;
+  /** The schedule after the warmup; it is called with the step counted from the end of the warmup. */
+  schedule: Schedule;
+}
+
+/**
+ * A linear warmup from 0 to `peakValue` over `warmupSteps` steps, then `schedule`, which starts
+ * afresh at the end of the warmup (optax `join_schedules([linear_schedule(0, peakValue,
+ * warmupSteps), schedule], [warmupSteps])`): `lr(t) = peakValue · t/W` for `t < W`, else
+ * `schedule(t − W)`. With `warmupSteps` 0 it is `schedule` itself. The `tfjs-fg` CLI's
+ * `--warmup-epochs` with `--schedule linear` is `linearWarmupSchedule({peakValue: lr, warmupSteps: W,
+ * schedule: linearSchedule({initValue: lr, transitionSteps: total − W})})`.
+ *
+ * ```js
+ * const s = fg.optimizers.linearWarmupSchedule({
+ *   peakValue: 0.1, warmupSteps: 10,
+ *   schedule: fg.optimizers.linearSchedule({initValue: 0.1, transitionSteps: 90}),
+ * });
+ * s(0);  // 0     s(5);  // 0.05     s(10);  // 0.1     s(55);  // 0.05     s(100);  // 0
+ * ```
+ */
+export function linearWarmupSchedule(args: LinearWarmupScheduleArgs): Schedule {
+  const fn = 'linearWarmupSchedule';
+  checkArgs(fn, args);
+  const {peakValue, warmupSteps, schedule} = args;
+  checkFinite(fn, 'peakValue', peakValue);
+  checkInteger(fn, 'warmupSteps', warmupSteps, 0, '≥ 0');
+  if (typeof schedule !== 'function') {
+    throw new ValueError(
+        `${fn}: schedule must be a function of the step (e.g. fg.optimizers.linearSchedule({...})). ` +
+        `Received: ${describeValue(schedule)}.`);
+  }
+  if (warmupSteps === 0) {
+    return schedule;
+  }
+  return (step: number) => {
+    checkStep(fn, step);
+    return step < warmupSteps ? peakValue * step / warmupSteps : schedule(step - warmupSteps);
   };
 }
 

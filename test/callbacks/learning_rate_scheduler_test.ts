@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import {learningRateScheduler, LearningRateScheduler} from '../../src/callbacks/learning_rate_scheduler';
 import {ValueError} from '../../src/errors';
-import {linearDecay, Schedule, setLearningRate, warmupCosineDecay} from '../../src/optimizers/schedules';
+import {linearSchedule, Schedule, setLearningRate, warmupCosineDecaySchedule} from '../../src/optimizers/schedules';
 import {describeBackends, expectClose, randn, WrappingOptimizer} from '../util';
 
 const BATCH = 2, BATCHES = 3, EPOCHS = 2;
@@ -65,19 +65,19 @@ describeBackends('LearningRateScheduler', () => {
   }
 
   it('sgd: logs schedule(0..5) across 2 epochs × 3 batches; weights match a manual loop', async () => {
-    await fitAndCompare(() => tf.train.sgd(1), linearDecay({initialValue: 0.2, totalSteps: 6}));
+    await fitAndCompare(() => tf.train.sgd(1), linearSchedule({initValue: 0.2, transitionSteps: 6}));
   });
 
   it('adam: logs schedule(0..5) across 2 epochs × 3 batches; weights match a manual loop', async () => {
     await fitAndCompare(() => tf.train.adam(1),
-                        warmupCosineDecay({peakValue: 0.05, warmupSteps: 2, totalSteps: 6}));
+                        warmupCosineDecaySchedule({peakValue: 0.05, warmupSteps: 2, totalSteps: 6}));
   });
 
   it('a second fit with the same optimizer continues the schedule from optimizer.iterations', async () => {
     const model = makeModel();
     const opt = tf.train.sgd(1);
     model.compile({optimizer: opt, loss: 'meanSquaredError'});
-    const schedule = linearDecay({initialValue: 0.3, totalSteps: 6});
+    const schedule = linearSchedule({initValue: 0.3, transitionSteps: 6});
     const lrs: number[] = [];
     for (let i = 0; i < 2; i++) {
       await model.fit(xs, ys, {
@@ -94,7 +94,7 @@ describeBackends('LearningRateScheduler', () => {
   it('perBatch: false sets schedule(epoch) before each epoch', async () => {
     const model = makeModel();
     model.compile({optimizer: tf.train.momentum(1, 0.9), loss: 'meanSquaredError'});
-    const schedule = linearDecay({initialValue: 0.2, totalSteps: 2});
+    const schedule = linearSchedule({initValue: 0.2, transitionSteps: 2});
     const lrs: number[] = [];
     await model.fit(xs, ys, {
       epochs: EPOCHS, batchSize: BATCH, shuffle: false, verbose: 0,
@@ -108,7 +108,7 @@ describeBackends('LearningRateScheduler', () => {
     const model = makeModel();
     const inner = tf.train.adam(1);
     model.compile({optimizer: new WrappingOptimizer(inner), loss: 'meanSquaredError'});
-    const schedule = linearDecay({initialValue: 0.1, totalSteps: 12});
+    const schedule = linearSchedule({initValue: 0.1, transitionSteps: 12});
     const lrs: number[] = [];
     for (let i = 0; i < 2; i++) {
       await model.fit(xs, ys, {
@@ -127,7 +127,7 @@ describeBackends('LearningRateScheduler', () => {
     const before = tf.memory().numTensors;
     await model.fit(xs, ys, {
       epochs: EPOCHS, batchSize: BATCH, shuffle: false, verbose: 0,
-      callbacks: learningRateScheduler({schedule: linearDecay({initialValue: 0.1, totalSteps: 6})}),
+      callbacks: learningRateScheduler({schedule: linearSchedule({initValue: 0.1, transitionSteps: 6})}),
     });
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import {ValueError} from '../../src/errors';
-import {constant, linearDecay, Schedule, setLearningRate, warmupCosineDecay} from '../../src/optimizers/schedules';
+import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, setLearningRate, warmupCosineDecaySchedule} from '../../src/optimizers/schedules';
 import {describeBackends, WrappingOptimizer} from '../util';
 
 /** Expects `fn` to throw a ValueError whose message contains every string of `parts`. */
@@ -25,19 +25,19 @@ function expectValues(s: Schedule, expected: Array<[number, number]>): void {
 }
 
 describeBackends('schedules', () => {
-  it('linearDecay: (init − end)·(1 − min(t, T)/T) + end, constant after T', () => {
-    expectValues(linearDecay({initialValue: 0.4, totalSteps: 8}),
+  it('linearSchedule: (init − end)·(1 − min(t, T)/T) + end, constant after T', () => {
+    expectValues(linearSchedule({initValue: 0.4, transitionSteps: 8}),
                  [[0, 0.4], [1, 0.35], [2, 0.3], [4, 0.2], [7, 0.05], [8, 0], [12, 0], [1e9, 0]]);
-    expectValues(linearDecay({initialValue: 0.4, totalSteps: 8, endValue: 0.1}),
+    expectValues(linearSchedule({initValue: 0.4, transitionSteps: 8, endValue: 0.1}),
                  [[0, 0.4], [4, 0.25], [8, 0.1], [20, 0.1]]);
     // Increasing schedules are allowed (optax does not restrict the sign).
-    expectValues(linearDecay({initialValue: 0, totalSteps: 4, endValue: 1}), [[1, 0.25], [4, 1]]);
+    expectValues(linearSchedule({initValue: 0, transitionSteps: 4, endValue: 1}), [[1, 0.25], [4, 1]]);
   });
 
-  it('warmupCosineDecay: linear warmup from init to peak, then cosine to end over total − warmup', () => {
+  it('warmupCosineDecaySchedule: linear warmup from init to peak, then cosine to end over total − warmup', () => {
     const peak = 0.1, W = 4, T = 12, D = T - W;
     const cos = (t: number) => 0.5 * (1 + Math.cos(Math.PI * (t - W) / D));
-    expectValues(warmupCosineDecay({peakValue: peak, warmupSteps: W, totalSteps: T}), [
+    expectValues(warmupCosineDecaySchedule({peakValue: peak, warmupSteps: W, totalSteps: T}), [
       [0, 0],                 // step 0: initValue
       [1, peak / 4],          // mid-warmup
       [2, peak / 2],
@@ -50,43 +50,70 @@ describeBackends('schedules', () => {
     ]);
     const init = 0.01, end = 0.001;
     expectValues(
-        warmupCosineDecay({peakValue: peak, warmupSteps: W, totalSteps: T, initValue: init, endValue: end}),
+        warmupCosineDecaySchedule({peakValue: peak, warmupSteps: W, totalSteps: T, initValue: init, endValue: end}),
         [[0, init], [2, (init + peak) / 2], [W, peak], [W + D / 2, (peak + end) / 2], [T, end], [100, end]]);
   });
 
-  it('warmupCosineDecay without warmup starts at the peak; fractional steps interpolate', () => {
-    const s = warmupCosineDecay({peakValue: 2, warmupSteps: 0, totalSteps: 10});
+  it('warmupCosineDecaySchedule without warmup starts at the peak; fractional steps interpolate', () => {
+    const s = warmupCosineDecaySchedule({peakValue: 2, warmupSteps: 0, totalSteps: 10});
     expectValues(s, [[0, 2], [5, 1], [10, 0]]);
-    expectValues(warmupCosineDecay({peakValue: 1, warmupSteps: 2, totalSteps: 4}), [[0.5, 0.25]]);
+    expectValues(warmupCosineDecaySchedule({peakValue: 1, warmupSteps: 2, totalSteps: 4}), [[0.5, 0.25]]);
   });
 
-  it('constant', () => {
-    expectValues(constant(0.03), [[0, 0.03], [7, 0.03], [1e6, 0.03]]);
+  it('constantSchedule', () => {
+    expectValues(constantSchedule(0.03), [[0, 0.03], [7, 0.03], [1e6, 0.03]]);
+  });
+
+  it('linearWarmupSchedule: peak · t/W during the warmup, then the schedule from its own step 0', () => {
+    const after = linearSchedule({initValue: 0.2, transitionSteps: 8});
+    const s = linearWarmupSchedule({peakValue: 0.2, warmupSteps: 4, schedule: after});
+    expectValues(s, [[0, 0], [1, 0.05], [2, 0.1], [3, 0.15], [4, 0.2], [8, 0.1], [12, 0], [100, 0]]);
+    // The warmup is peak · t/W exactly (the CLI's --warmup-epochs), and the rest is the schedule shifted by W.
+    for (const t of [0, 1, 2, 3]) {
+      expect(s(t)).toBe(0.2 * t / 4);
+    }
+    for (const t of [4, 5, 7.5, 11, 30]) {
+      expect(s(t)).toBe(after(t - 4));
+    }
+    // No warmup: the schedule itself.
+    expect(linearWarmupSchedule({peakValue: 0.2, warmupSteps: 0, schedule: after})).toBe(after);
+    // A constant after the warmup.
+    expectValues(linearWarmupSchedule({peakValue: 0.5, warmupSteps: 2, schedule: constantSchedule(0.5)}),
+                 [[0, 0], [1, 0.25], [2, 0.5], [1e6, 0.5]]);
   });
 
   it('validates arguments with ValueErrors naming the function, the argument and the value', () => {
-    expectValueError(() => linearDecay({initialValue: 0.1, totalSteps: 0}), 'linearDecay', 'totalSteps',
+    expectValueError(() => linearSchedule({initValue: 0.1, transitionSteps: 0}), 'linearSchedule', 'transitionSteps',
                      'Received: 0');
-    expectValueError(() => linearDecay({initialValue: 0.1, totalSteps: 2.5}), 'linearDecay', 'totalSteps',
+    expectValueError(() => linearSchedule({initValue: 0.1, transitionSteps: 2.5}), 'linearSchedule', 'transitionSteps',
                      '2.5');
-    expectValueError(() => linearDecay({initialValue: 0.1, totalSteps: '10' as unknown as number}),
-                     'totalSteps', `'10'`);
-    expectValueError(() => linearDecay({initialValue: NaN, totalSteps: 10}), 'linearDecay', 'initialValue',
+    expectValueError(() => linearSchedule({initValue: 0.1, transitionSteps: '10' as unknown as number}),
+                     'transitionSteps', `'10'`);
+    expectValueError(() => linearSchedule({initValue: NaN, transitionSteps: 10}), 'linearSchedule', 'initValue',
                      'NaN');
-    expectValueError(() => linearDecay({initialValue: 0.1, totalSteps: 10, endValue: Infinity}),
+    expectValueError(() => linearSchedule({initValue: 0.1, transitionSteps: 10, endValue: Infinity}),
                      'endValue', 'Infinity');
-    expectValueError(() => linearDecay(undefined as unknown as {initialValue: number, totalSteps: number}),
-                     'linearDecay', 'arguments');
-    expectValueError(() => warmupCosineDecay({peakValue: 0.1, warmupSteps: 10, totalSteps: 10}),
-                     'warmupCosineDecay', 'totalSteps', 'warmupSteps', 'Received: 10');
-    expectValueError(() => warmupCosineDecay({peakValue: 0.1, warmupSteps: -1, totalSteps: 10}),
-                     'warmupCosineDecay', 'warmupSteps', '-1');
-    expectValueError(() => warmupCosineDecay({peakValue: undefined as unknown as number, warmupSteps: 1,
+    expectValueError(() => linearSchedule(undefined as unknown as {initValue: number, transitionSteps: number}),
+                     'linearSchedule', 'arguments');
+    expectValueError(() => warmupCosineDecaySchedule({peakValue: 0.1, warmupSteps: 10, totalSteps: 10}),
+                     'warmupCosineDecaySchedule', 'totalSteps', 'warmupSteps', 'Received: 10');
+    expectValueError(() => warmupCosineDecaySchedule({peakValue: 0.1, warmupSteps: -1, totalSteps: 10}),
+                     'warmupCosineDecaySchedule', 'warmupSteps', '-1');
+    expectValueError(() => warmupCosineDecaySchedule({peakValue: undefined as unknown as number, warmupSteps: 1,
                                               totalSteps: 10}),
-                     'warmupCosineDecay', 'peakValue', 'undefined');
-    expectValueError(() => constant(Infinity), 'constant', 'value');
-    const s = linearDecay({initialValue: 0.1, totalSteps: 10});
-    expectValueError(() => s(-1), 'linearDecay', 'step', '-1');
+                     'warmupCosineDecaySchedule', 'peakValue', 'undefined');
+    expectValueError(() => constantSchedule(Infinity), 'constantSchedule', 'value');
+    const after = constantSchedule(0.1);
+    expectValueError(() => linearWarmupSchedule({peakValue: 0.1, warmupSteps: 1.5, schedule: after}),
+                     'linearWarmupSchedule', 'warmupSteps', '1.5');
+    expectValueError(() => linearWarmupSchedule({peakValue: NaN, warmupSteps: 2, schedule: after}),
+                     'linearWarmupSchedule', 'peakValue', 'NaN');
+    expectValueError(() => linearWarmupSchedule({peakValue: 0.1, warmupSteps: 2, schedule: 0.1 as unknown as Schedule}),
+                     'linearWarmupSchedule', 'schedule', 'Received: 0.1');
+    expectValueError(() => linearWarmupSchedule({peakValue: 0.1, warmupSteps: 2, schedule: after})(-1),
+                     'linearWarmupSchedule', 'step', '-1');
+    const s = linearSchedule({initValue: 0.1, transitionSteps: 10});
+    expectValueError(() => s(-1), 'linearSchedule', 'step', '-1');
     expectValueError(() => s(NaN), 'step', 'NaN');
   });
 });

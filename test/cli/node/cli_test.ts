@@ -19,7 +19,9 @@ import {curvesSvg, niceTicks} from '../../../src/cli/plot';
 import {bufferIo, UsageError} from '../../../src/cli/progress';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
-import {EpochRecord, epochTrainingImages, makeSchedule, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
+import {checkBackend} from '../../../src/cli/backend';
+import {oneOf} from '../../../src/cli/one_of';
+import {checkDataset, checkMode, checkPreset, checkSchedule, EpochRecord, epochTrainingImages, makeSchedule, OBJECTIVES, SCHEDULES, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
 import {cifarBytes} from '../../data/fixtures';
 import {TRAINING_MODES} from '../../../src/models/training_modes';
 
@@ -606,9 +608,31 @@ describe('cli (node): pieces', () => {
     expect(warmLin(10)).toBeCloseTo(0.05, 12);
     expect(warmLin(20)).toBeCloseTo(0.1, 12);
     expect(warmLin(60)).toBeCloseTo(0.05, 12);
+    expect(warmLin(5)).toBe(0.1 * 5 / 20);  // the warmup is lr · t/W exactly
     const c = makeSchedule(config({schedule: 'constant'}), 10);
     expect(c(99)).toBe(0.1);
     expect(() => makeSchedule(config({schedule: 'cosine', warmupEpochs: 10}), 10)).toThrowError(/warmup/);
+  });
+
+  it('options with choices: one check, a UsageError naming the value and the choices', () => {
+    expect(oneOf('cosine', SCHEDULES, 'schedule')).toBe('cosine');
+    expect(() => oneOf('step', SCHEDULES, 'schedule'))
+        .toThrow(new UsageError(`unknown schedule 'step': use one of linear, cosine, constant.`));
+    expect(() => oneOf(3, OBJECTIVES, 'objective'))
+        .toThrow(new UsageError(`unknown objective 3: use one of supervised, contrastive.`));
+    expect(() => oneOf(undefined, OBJECTIVES, 'objective')).toThrowError(UsageError, /unknown objective undefined: /);
+    expect(() => oneOf('Linear', SCHEDULES, 'schedule')).toThrowError(UsageError, /'Linear'/);  // case matters
+    const wrappers: Array<[(name: string) => string, string, string]> = [
+      [checkDataset, 'imagenet', `unknown data set 'imagenet': use one of mnist, fashion-mnist, cifar10.`],
+      [checkPreset, 'XL', `unknown model preset 'XL': use one of S/1/1, M/1/16, M/8/16, L/8/64.`],
+      [checkMode, 'nope', `unknown training mode 'nope': use one of ${TRAINING_MODES.join(', ')}.`],
+      [checkSchedule, 'step', `unknown schedule 'step': use one of linear, cosine, constant.`],
+      [checkBackend, 'tpu', `unknown backend 'tpu': use one of cpu, wasm, webgpu.`],
+    ];
+    for (const [check, bad, message] of wrappers) {
+      expect(() => check(bad)).withContext(message).toThrow(new UsageError(message));
+    }
+    expect(checkPreset('M/8/16')).toBe('M/8/16');
   });
 
   it('numeric settings: one table of domains for the parsers, train() and saved configurations', async () => {
