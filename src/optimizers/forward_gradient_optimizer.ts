@@ -16,7 +16,8 @@ import {ensureWasmKernels} from '../backends/wasm';
 import {warnOnTfjsCopies} from '../compat';
 import {ValueError} from '../errors';
 import {runLocalStep} from '../layers/local_step';
-import {ActivityStep, ModelAttachment} from './activity';
+import {ModelAttachment} from './model_attachment';
+import {StepRecorder} from './step_recorder';
 import {FORWARD_GRADIENT_CLASS_NAME, registerAutoAttach} from './auto_attach';
 import {NOISE_KINDS, noiseSeed, NoiseKind, sampleNoise} from './noise';
 
@@ -391,7 +392,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const k = this.samples;
     const attachment = this.attachment;
     const local = attachment == null ? null :
-        new ActivityStep(
+        new StepRecorder(
             attachment, this.noise, this.seed, step, this.perturb === 'activity', this.localCredit, this.sumOverBatch);
     local?.setBatchShape(batchShape);
     const activity = this.perturb === 'activity' ? local : null;

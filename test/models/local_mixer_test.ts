@@ -10,7 +10,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as fg from '../../src';
 import {normalize} from '../../src/layers/layer_norm';
 import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
-import {ActivityStep, ModelAttachment} from '../../src/optimizers/activity';
+import {ModelAttachment} from '../../src/optimizers/model_attachment';
+import {StepRecorder} from '../../src/optimizers/step_recorder';
 import {BAD_DATA, badData, bits, optimizerState} from '../optimizers/non_finite_data';
 import {coveringSubset, describeBackends, expectClose, values} from '../util';
 
@@ -354,7 +355,7 @@ describeBackends('LocalMixer training modes', backend => {
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 3});
     const {x, y} = data(5);
     const attachment = new ModelAttachment(model);
-    const step = new ActivityStep(attachment, 'gaussian', 3, 0);
+    const step = new StepRecorder(attachment, 'gaussian', 3, 0);
     step.setBatchShape([]);
     let checked = 0;
     tf.tidy(() => attachment.run(() => fg.withTangents(() => runLocalStep(step, () => {
@@ -661,7 +662,7 @@ describeBackends('contrastive LocalMixer', backend => {
     const {x, y} = views(4);
     const attachment = new ModelAttachment(model);
     expect(attachment.views).toBe(2);
-    const step = new ActivityStep(attachment, 'gaussian', 2, 0);
+    const step = new StepRecorder(attachment, 'gaussian', 2, 0);
     step.setBatchShape([]);
     tf.tidy(() => attachment.run(() => fg.withTangents(() => runLocalStep(step, () => {
       const targets = fg.models.localMixerTargets(model, y);
