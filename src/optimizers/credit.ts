@@ -3,13 +3,14 @@
  * credit (LG-FG-W), on plain tensors: no model, no tracer. One JVP yields, per direction k, the
  * directional derivatives of the per-example (and, for local losses, per-(example, patch, group))
  * losses; the activity gradient estimate is ĝ_z = mean_k d_k ⊙ u_k, each unit credited by the
- * derivatives of the losses it can reach (paper §1.7–1.9).
+ * derivatives of the losses it can reach (paper §3.3 and §4; the official code's `update_forward_grad_activations` and
+ * `update_forward_grad_weights`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import {ValueError} from '../errors';
-import {ActivityLayout, WeightLayout} from '../layers/local_step';
+import {ActivityLayout, WeightLayout} from '../step/local_step';
 
 /** The per-example loss of one model output in the current step. */
 export interface LossRecord {
@@ -155,7 +156,7 @@ export function declaredSiteEstimate(
 }
 
 /**
- * Weight perturbation with local credit (LG-FG-W, paper §1.9): the credit of each direction by
+ * Weight perturbation with local credit (LG-FG-W; the official code's `update_forward_grad_weights`): the credit of each direction by
  * one output's loss for weight `v`, broadcastable to [K, ...v.shape]: per (block, group) sums of the
  * loss's local derivatives laid out by `layout` when the loss is local and reads the layer directly
  * (`direct`), else the loss's total derivative.

@@ -11,11 +11,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 type NamedTensor = {name: string, tensor: Tensor};
 
 import {seedTangent, tangentOf, withTangents} from '../autodiff';
-import {clearingTapeOnThrow} from '../autodiff/tracer_tape';
+import {clearingTapeOnThrow} from '../autodiff/internal';
 import {ensureWasmKernels} from '../backends/wasm';
 import {warnOnTfjsCopies} from '../compat';
 import {ValueError} from '../errors';
-import {runLocalStep} from '../layers/local_step';
+import {runLocalStep} from '../step/local_step';
 import {ModelAttachment} from './model_attachment';
 import {StepRecorder} from './step_recorder';
 import {FORWARD_GRADIENT_CLASS_NAME, registerAutoAttach} from './auto_attach';

@@ -10,9 +10,9 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {isTracing, tangentOf} from '../autodiff';
-import {untraced, withTapePaused} from '../autodiff/tracer';
-import {ValueError} from '../errors';
-import {annotationOf, isLocalLearner, LocalLearner} from '../layers/local_step';
+import {untraced, withTapePaused} from '../autodiff/internal';
+import {TracingError, ValueError} from '../errors';
+import {annotationOf, capabilitiesOf, isLocalLearner, LocalLearner} from '../step/local_step';
 import {LossRecord} from './credit';
 import {SiteTables, SiteWeight} from './sites';
 
@@ -47,7 +47,7 @@ function layersReachingOutputs(model: tfl.LayersModel): Array<Set<string>> {
       for (const l of flatLayers(layer)) {
         seen.add(l.name);
       }
-      if ((layer as unknown as {stopsDerivatives?: boolean}).stopsDerivatives === true) {
+      if (capabilitiesOf(layer).stopsDerivatives === true) {
         continue;  // a stop-gradient: nothing upstream can change this output's loss
       }
       for (const node of layer.inboundNodes) {
@@ -116,7 +116,7 @@ export class ModelAttachment implements SiteTables {
     const reach = layersReachingOutputs(this.model);
     this.directInputs = this.model.outputLayers.map(
         out => new Set(out.inboundNodes.flatMap(node => node.inboundLayers.map(l => l.name))));
-    this.views = Math.max(1, ...layers.map(l => (l as unknown as {viewsPerExample?: number}).viewsPerExample ?? 1));
+    this.views = Math.max(1, ...layers.map(l => capabilitiesOf(l).viewsPerExample ?? 1));
     for (const layer of layers) {
       this.outputsOfLayer.set(layer.name, reach.map((set, k) => set.has(layer.name) ? k : -1).filter(k => k >= 0));
       if (isLocalLearner(layer)) {
@@ -167,7 +167,7 @@ export class ModelAttachment implements SiteTables {
    */
   run<T>(fn: () => T): T {
     if (this.running) {
-      throw new Error('ModelAttachment.run: a step of this model is already running.');
+      throw new TracingError('ModelAttachment.run: a step of this model is already running; steps do not nest.');
     }
     const lossFunctions = (this.model as unknown as {lossFunctions?: LossFn[]}).lossFunctions;
     if (lossFunctions == null || lossFunctions.length !== this.numOutputs) {
@@ -207,7 +207,7 @@ export class ModelAttachment implements SiteTables {
   private record(i: number, loss: Tensor): Tensor {
     if (isTracing() && this.records.length > 0) {
       const t = tangentOf(loss);
-      const local = annotationOf(loss)?.localTangents as Tensor|undefined;
+      const local = annotationOf(loss)?.localTangents;
       this.records[i] = {
         perExample: loss, tangent: t == null ? null : tf.keep(t),
         localTangents: local == null ? null : tf.keep(untraced(() => local.clone())), sampleWeights: null,

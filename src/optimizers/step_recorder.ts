@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import {isTracing, KernelObserver, seedTangent} from '../autodiff';
-import {untraced} from '../autodiff/tracer';
-import {LocalStepListener, SiteDeclaration, SiteHandle, WeightLayout} from '../layers/local_step';
+import {untraced} from '../autodiff/internal';
+import {LocalStepListener, SiteDeclaration, SiteHandle, WeightLayout} from '../step/local_step';
 import {biasGradient, declaredSiteEstimate, LossRecord, OutputDerivatives, outputDerivatives, perRowEstimate, weightCreditTerm} from './credit';
 import {ModelAttachment} from './model_attachment';
 import {noiseSeed, NoiseKind, sampleNoise} from './noise';
@@ -177,7 +177,7 @@ export class StepRecorder implements LocalStepListener, SiteSink {
   }
 
   /**
-   * Weight perturbation with local credit (LG-FG-W, paper §1.9): for a weight of a LocalLearner,
+   * Weight perturbation with local credit (LG-FG-W; the official code's `update_forward_grad_weights`): for a weight of a LocalLearner,
    * the credit of each direction broadcast to the weight's shape [K, ...w.shape], from the
    * per-(block, group) sums of its local losses' derivatives; null for the global credit.
    */

@@ -9,7 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
 import {normalize} from '../../src/layers/layer_norm';
-import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
+import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/step/local_step';
 import {ModelAttachment} from '../../src/optimizers/model_attachment';
 import {StepRecorder} from '../../src/optimizers/step_recorder';
 import {BAD_DATA, badData, bits, optimizerState} from '../optimizers/non_finite_data';
