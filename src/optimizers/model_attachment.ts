@@ -91,8 +91,6 @@ export class ModelAttachment implements SiteTables {
   /** Layers whose `call` runs with the gradient tape paused during a step (see `run`). */
   private readonly tapePausedLayers: tfl.layers.Layer[] = [];
   private running = false;
-  /** Per-example losses of the running step, by output index. */
-  records: Array<LossRecord|null> = [];
 
   /**
    * `forActivity` false: for weight perturbation (local credit only): layers that couple examples
@@ -161,11 +159,12 @@ export class ModelAttachment implements SiteTables {
 
   /**
    * Runs one training step's `fn` with the model patched for it: the compiled loss functions
-   * (whatever they are now) record the per-example losses, and the tape is paused in the layers
+   * (whatever they are now) record the per-example losses into `records` (the step's record, see
+   * `StepRecorder`; null: none are recorded), and the tape is paused in the layers
    * that need no backward pass. Everything is restored when `fn` returns or throws, so nothing of
    * a step (nor of a fit that failed mid-way) outlives it; outside `run` the model is untouched.
    */
-  run<T>(fn: () => T): T {
+  run<T>(fn: () => T, records: Array<LossRecord|null>|null = null): T {
     if (this.running) {
       throw new TracingError('ModelAttachment.run: a step of this model is already running; steps do not nest.');
     }
@@ -181,7 +180,7 @@ export class ModelAttachment implements SiteTables {
     this.running = true;
     try {
       originalLosses.forEach((fn, i) => {
-        lossFunctions[i] = (yTrue: Tensor, yPred: Tensor) => this.record(i, fn(yTrue, yPred));
+        lossFunctions[i] = (yTrue: Tensor, yPred: Tensor) => record(records, i, fn(yTrue, yPred));
       });
       for (const {layer, call} of originalCalls) {
         layer.call = (inputs, kwargs) => {
@@ -202,20 +201,6 @@ export class ModelAttachment implements SiteTables {
       this.running = false;
     }
   }
-
-  /** Records output `i`'s per-example loss of the traced step (see `run`). */
-  private record(i: number, loss: Tensor): Tensor {
-    if (isTracing() && this.records.length > 0) {
-      const t = tangentOf(loss);
-      const local = annotationOf(loss)?.localTangents;
-      this.records[i] = {
-        perExample: loss, tangent: t == null ? null : tf.keep(t),
-        localTangents: local == null ? null : tf.keep(untraced(() => local.clone())), sampleWeights: null,
-      };
-    }
-    return loss;
-  }
-
 
   /** The trainable variables of the named layers (a ValueError names an unknown layer). */
   variablesOfLayers(names: readonly string[]): tf.Variable[] {
@@ -243,4 +228,17 @@ function checkNotEmpty(layer: tfl.layers.Layer, inputs: Tensor|Tensor[]): void {
         `forwardGradient: the batch has 0 examples (the input of layer '${layer.name}' is empty); ` +
         `per-example credit needs at least one. Check the data and the batch size.`);
   }
+}
+
+/** Records output `i`'s per-example loss of a traced step into `records` (see `ModelAttachment.run`). */
+function record(records: Array<LossRecord|null>|null, i: number, loss: Tensor): Tensor {
+  if (records != null && isTracing()) {
+    const t = tangentOf(loss);
+    const local = annotationOf(loss)?.localTangents;
+    records[i] = {
+      perExample: loss, tangent: t == null ? null : tf.keep(t),
+      localTangents: local == null ? null : tf.keep(untraced(() => local.clone())), sampleWeights: null,
+    };
+  }
+  return loss;
 }

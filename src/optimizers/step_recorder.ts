@@ -31,6 +31,8 @@ interface DeclaredSite {
 export class StepRecorder implements LocalStepListener, SiteSink {
   readonly sites: KernelSite[] = [];
   readonly declaredSites: DeclaredSite[] = [];
+  /** The per-example losses recorded so far, by output index (see `ModelAttachment.run`). */
+  readonly records: Array<LossRecord|null>;
   private readonly kept: Tensor[] = [];
   private readonly kernelSites: KernelSiteObserver;
 
@@ -42,13 +44,8 @@ export class StepRecorder implements LocalStepListener, SiteSink {
       private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
       private readonly seed: number|null, private readonly step: number,
       readonly perturbActivities = true, readonly localCredit = true, readonly sumOverBatch = false) {
-    attachment.records = new Array(attachment.numOutputs).fill(null);
+    this.records = new Array(attachment.numOutputs).fill(null);
     this.kernelSites = new KernelSiteObserver(attachment, this);
-  }
-
-  /** The per-example losses recorded so far, by output index. */
-  get records(): ReadonlyArray<LossRecord|null> {
-    return this.attachment.records;
   }
 
   /** The kernel observer that perturbs every kernel site's pre-activation. */
@@ -123,7 +120,7 @@ export class StepRecorder implements LocalStepListener, SiteSink {
   private outputDerivatives(batchShape: readonly number[]): Array<OutputDerivatives|null> {
     if (this.derivatives == null) {
       this.derivatives =
-          outputDerivatives(this.attachment.records, batchShape, this.sumOverBatch, this.attachment.model.outputNames);
+          outputDerivatives(this.records, batchShape, this.sumOverBatch, this.attachment.model.outputNames);
     }
     return this.derivatives;
   }
@@ -201,10 +198,10 @@ export class StepRecorder implements LocalStepListener, SiteSink {
   /** Frees everything the step kept. */
   dispose(): void {
     tf.dispose(this.kept);
-    for (const r of this.attachment.records) {
+    for (const r of this.records) {
       r?.tangent?.dispose();
       r?.localTangents?.dispose();
     }
-    this.attachment.records = [];
+    this.records.fill(null);
   }
 }

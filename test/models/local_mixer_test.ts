@@ -378,7 +378,7 @@ describeBackends('LocalMixer training modes', backend => {
         };
       }
       step.weightGradients([]);
-    }))));
+    })), step.records));
     expect(checked).toBe(5);
     step.dispose();
     tf.dispose([x, y]);
@@ -669,7 +669,7 @@ describeBackends('contrastive LocalMixer', backend => {
       const targets = fg.models.localMixerTargets(model, y);
       lossFn(model, x, y)();
       tf.dispose(targets.filter(t => t !== y));
-    }))));
+    })), step.records));
     expect(step.declaredSites.length).toBe(5);
     for (const s of step.declaredSites) {
       const [a, b] = tf.split(s.noise, 2, 0);

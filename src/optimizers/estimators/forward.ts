@@ -6,7 +6,7 @@
  * backward pass restricted to them, on the same forward pass.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
+import {NamedTensorMap} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {tangentOf, withTangents} from '../../autodiff';
@@ -71,7 +71,7 @@ export function estimate(f: () => tf.Scalar, vars: tf.Variable[], ctx: Estimator
         const credits = weightPerturbed.map(v => recorder?.weightCredit(v, batchShape) ?? null);
         return {value, d, grads, credits};
       }), {batchShape, observer: activity?.observer});
-      const {value, d: dRaw, grads, credits} = attachment == null ? traced() : attachment.run(traced);
+      const {value, d: dRaw, grads, credits} = attachment == null ? traced() : attachment.run(traced, recorder!.records);
       // A non-finite derivative skips the step; cleaned, it keeps the gradients finite.
       const d = tf.where(tf.isFinite(dRaw), dRaw, tf.zerosLike(dRaw));
       addWeightGradients(grads, weightPerturbed, directions, d, credits, k);
