@@ -15,7 +15,7 @@ export function nb(ctx: JvpContext): number {
 
 /** Product of the tangent batch axes (1 when there are none). */
 export function batchSize(ctx: JvpContext): number {
-  return ctx.batchShape.reduce((a, b) => a * b, 1);
+  return tf.util.sizeFromShape(ctx.batchShape as number[]);
 }
 
 /** The sum of the non-null tangents; `null` if all are null. */

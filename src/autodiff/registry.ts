@@ -4,6 +4,8 @@
  */
 import {NamedAttrMap, NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
+import {ValueError} from '../errors';
+
 /** A tangent, or `null` for a symbolic zero (no work is done for it). */
 export type Tangent = Tensor|null;
 
@@ -82,10 +84,10 @@ function registry(): Map<string, JvpConfig> {
  */
 export function registerJvpRule(kernelName: string, jvp: JvpRule): void {
   if (typeof kernelName !== 'string' || kernelName.length === 0) {
-    throw new Error(`registerJvpRule: kernelName must be a non-empty string, got ${kernelName}.`);
+    throw new ValueError(`registerJvpRule: kernelName must be a non-empty string, got ${kernelName}.`);
   }
   if (typeof jvp !== 'function') {
-    throw new Error(`registerJvpRule('${kernelName}'): the rule must be a function.`);
+    throw new ValueError(`registerJvpRule('${kernelName}'): the rule must be a function.`);
   }
   registry().set(kernelName, {kernelName, jvp});
 }
@@ -105,7 +107,7 @@ export function getJvpRule(kernelName: string): JvpRule|undefined {
 /** Removes a kernel's rule; throws if it has none (like tfjs's `unregisterGradient`). */
 export function unregisterJvpRule(kernelName: string): void {
   if (!registry().delete(kernelName)) {
-    throw new Error(`unregisterJvpRule: kernel '${kernelName}' has no JVP rule.`);
+    throw new ValueError(`unregisterJvpRule: kernel '${kernelName}' has no JVP rule.`);
   }
 }
 

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
+import {ValueError} from '../errors';
 import {untraced} from './tracer';
 
 const stopGradientOp = tf.customGrad(((x: Tensor) => ({
@@ -20,7 +21,7 @@ const stopGradientOp = tf.customGrad(((x: Tensor) => ({
  */
 export function stopGradient<T extends Tensor>(x: T): T {
   if (!(x instanceof Tensor)) {
-    throw new Error(`stopGradient: x must be a Tensor. Received: ${typeof x}.`);
+    throw new ValueError(`stopGradient: x must be a Tensor. Received: ${typeof x}.`);
   }
   return untraced(() => stopGradientOp(x)) as T;
 }

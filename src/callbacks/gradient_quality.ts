@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 import {Callback} from '@tensorflow/tfjs-layers';
 
-import {clearingTapeOnThrow} from '../autodiff/tracer_tape';
+import {clearingTapeOnThrow} from '../autodiff/internal';
 import {ValueError} from '../errors';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 

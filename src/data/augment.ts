@@ -1,7 +1,7 @@
 /**
  * Random image augmentations for float images [N, H, W, C] in [0, 1] (apply them before
  * normalisation), after BYOL's `augmentations.py`, which the paper's contrastive runs use
- * (PAPER.md §4). Every random choice is drawn per image on the host from the `seed` argument
+ * (paper Appendix 11). Every random choice is drawn per image on the host from the `seed` argument
  * (seedrandom's Alea), so a seed gives the same result on every backend. Only tfjs ops that cpu, wasm
  * and webgl all implement are used (no Einsum, UnsortedSegmentSum or BroadcastTo). Each function
  * returns a new tensor and leaves its input alone.
@@ -283,7 +283,7 @@ export function solarize(x: Tensor4D, seed: Seed, opts: SolarizeOptions = {}): T
 export interface ByolViewsOptions {
   /**
    * Lower bound of the crop area fraction. Default 0.08 (BYOL's ImageNet value); the paper uses
-   * 0.5 for CIFAR-10 M/8, 0.3 for CIFAR-10 L/8 (PAPER.md §4).
+   * 0.5 for CIFAR-10 M/8, 0.3 for CIFAR-10 L/8 (paper Appendix 11).
    */
   areaLowerBound?: number;
   /** Output [height, width]. Default: the input's. */
@@ -306,7 +306,7 @@ function byolView(x: Tensor4D, seed: string, size: [number, number]|undefined, a
 }
 
 /**
- * The two augmented views of BYOL's contrastive pipeline (PAPER.md §4), each: random-resized crop
+ * The two augmented views of BYOL's contrastive pipeline (paper Appendix 11), each: random-resized crop
  * (area [areaLowerBound, 1], aspect [3/4, 4/3], bilinear), flip p = 0.5, colour jitter p = 0.8
  * (0.4/0.4/0.2/0.1, random order), grayscale p = 0.2, Gaussian blur (σ ∈ [0.1, 2]) and solarize
  * (threshold 0.5), clipped to [0, 1]. View 1: blur p = 1.0, solarize p = 0; view 2: blur p = 0.1,

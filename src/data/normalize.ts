@@ -15,7 +15,7 @@ export interface Normalization {
 }
 
 /**
- * The constants used by the paper's code (PAPER.md §3.1) and the usual ones for Fashion-MNIST:
+ * The constants used by the paper's official code and the usual ones for Fashion-MNIST:
  * MNIST 0.1307/0.3081, Fashion-MNIST 0.2860/0.3530, CIFAR-10 mean (0.4914, 0.4822, 0.4465),
  * std (0.2023, 0.1994, 0.2010).
  */

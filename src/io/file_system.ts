@@ -94,7 +94,7 @@ export function checkSpecs(file: string, key: string, specs: unknown, damaged: D
 
 /** Bytes of the tensors of `specs` (checked by `checkSpecs`). */
 export function specBytes(specs: tf.io.WeightsManifestEntry[]): number {
-  return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * BYTES[s.dtype], 0);
+  return specs.reduce((sum, s) => sum + tf.util.sizeFromShape(s.shape) * BYTES[s.dtype], 0);
 }
 
 /** Throws unless `bytes` (read from `binFile`) is exactly what `jsonFile` describes. */

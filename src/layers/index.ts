@@ -6,10 +6,9 @@
  */
 export {GroupLinear, groupLinear, GroupLinearArgs} from './group_linear';
 export {LayerNorm, normalize, LayerNormArgs, layerNorm, LayerNormOptions} from './layer_norm';
-export {ClassifierHead, classifierHead, ContrastiveHead, contrastiveHead, ContrastiveHeadArgs, HeadArgs, LocalHeadInfo, LocalLossHead, localLossHead, LocalLossHeadArgs} from './local_loss_head';
+export {ClassifierHead, classifierHead, ContrastiveHead, contrastiveHead, ContrastiveHeadArgs, HeadArgs, LocalLossHead, localLossHead, LocalLossHeadArgs} from './local_loss_head';
 export {Feedback, LocalMixerBlock, localMixerBlock, LocalMixerBlockArgs} from './local_mixer_block';
-export {initScale} from './local_ops';
-export {ActivityLayout, LocalLearner, WeightLayout} from './local_step';
+export {ActivityLayout, LocalHeadInfo, LocalLearner, StepCapabilities, WeightLayout} from '../step/local_step';
 export {Patchify, patchify, PatchifyArgs} from './patchify';
 export {StopGrad, stopGrad, StopGradArgs} from './stop_grad';
 export {FirstView, firstView, ViewsArgs, ViewsToBatch, viewsToBatch} from './views';

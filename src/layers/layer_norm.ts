@@ -102,7 +102,7 @@ export function normalizeForward(x: Tensor, axis: number, epsilon: number): {y: 
 /**
  * The pull-back of y = (x − μ)/σ over `axis`, from its output y and 1/σ:
  * dx = (dy − mean(dy) − y·mean(dy·y)) / σ (the closed form of the parameter-free LN's VJP; the code's
- * `norm_grad`, paper §1.5).
+ * `norm_grad`, paper §3.6).
  */
 export function normalizePullback(y: Tensor, rstd: Tensor, dy: Tensor, axis: number): Tensor {
   return tf.tidy(() => {
@@ -126,8 +126,8 @@ function viewOf(shape: number[], axis: number, groups: number): View {
     return {shape, axis};
   }
   const size = groups > 1 ? shape[shape.length - 1] / groups : shape[axis];
-  const inner = groups > 1 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const outer = shape.reduce((a, b) => a * b, 1) / (size * inner);
+  const inner = groups > 1 ? 1 : tf.util.sizeFromShape(shape.slice(axis + 1));
+  const outer = tf.util.sizeFromShape(shape) / (size * inner);
   return {shape: inner === 1 ? [outer, size] : [outer, size, inner], axis: 1};
 }
 

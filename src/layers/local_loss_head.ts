@@ -20,7 +20,7 @@ import {ValueError} from '../errors';
 import {normalize} from './layer_norm';
 import type {Feedback} from './local_mixer_block';
 import {denseLinear, initScale} from './local_ops';
-import {annotate, annotationOf, inLocalStep, keepForStep} from './local_step';
+import {annotate, annotationOf, inLocalStep, keepForStep, LocalHeadInfo, StepCapabilities} from '../step/local_step';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 
 /** Arguments common to both heads. */
@@ -43,19 +43,8 @@ export declare interface LocalLossHeadArgs extends HeadArgs {
   groups?: number;
 }
 
-/** What `LocalLossHead` tells the local loss about its logits during a training step. */
-export interface LocalHeadInfo {
-  /** The normalized features [N, P, D] whose patch mean the kernel maps to the logits. */
-  features: Tensor;
-  /** Their tangent [...K, N, P, D] in a forward-mode step, else null. */
-  featuresTangent: Tensor|null;
-  /** The kernel [D, classes]. */
-  kernel: Tensor;
-  groups: number;
-}
-
 /** The shared part of the two heads: one linear map [D, classes] + bias. */
-abstract class LinearHead extends tfl.layers.Layer {
+abstract class LinearHead extends tfl.layers.Layer implements StepCapabilities {
   readonly classes: number;
   readonly epsilon: number;
   readonly seed: number;

@@ -27,7 +27,7 @@ import {isTracing} from '../autodiff/jvp';
 import {stopGradient} from '../autodiff/stop_gradient';
 import {ValueError} from '../errors';
 import {normalize, normalizePullback, normalizeWithStats} from './layer_norm';
-import {ActivityLayout, annotate, declareSite, LocalLearner, WeightLayout} from './local_step';
+import {ActivityLayout, annotate, declareSite, LocalLearner, WeightLayout} from '../step/local_step';
 import {addRelu, denseLinear, groupLinear, initScale, layerNormBackward, LinearKind, linearWeightGradients} from './local_ops';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 

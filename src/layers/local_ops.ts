@@ -140,7 +140,7 @@ export function linearWeightGradients(kind: LinearKind, x: Tensor, gy: Tensor, w
 /**
  * The pull-back through a parameter-free LayerNorm y = (h − μ)/σ over `axis` (σ² the biased
  * variance + ε): dh = (dy − mean(dy) − y·mean(dy·y)) / σ. This is the code's `norm_grad` (paper
- * §1.5): the activity gradient after the norm mapped to the linear layer's output.
+ * §3.6): the activity gradient after the norm mapped to the linear layer's output.
  */
 export function layerNormBackward(h: Tensor, dy: Tensor, axis: number, epsilon: number): Tensor {
   return tf.tidy(() => {

@@ -10,6 +10,7 @@ import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
 import {stopGradient} from '../autodiff/stop_gradient';
+import {StepCapabilities} from '../step/local_step';
 
 /** Arguments of the `StopGrad` layer: only the common layer arguments (`name`, `inputShape`, …). */
 export declare interface StopGradArgs extends LayerArgs {
@@ -27,7 +28,7 @@ export declare interface StopGradArgs extends LayerArgs {
  * downstream, and forward mode sees an exactly zero tangent. Accepts one tensor or a list (each is
  * stopped). Has no weights.
  */
-export class StopGrad extends tfl.layers.Layer {
+export class StopGrad extends tfl.layers.Layer implements StepCapabilities {
   /** @nocollapse */
   static get className(): string {
     return 'fg.StopGrad';

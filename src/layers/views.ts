@@ -12,6 +12,7 @@ import type {LayerArgs} from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 
 import {ValueError} from '../errors';
+import {StepCapabilities} from '../step/local_step';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 
 /** Arguments of `ViewsToBatch` and `FirstView`. */
@@ -28,7 +29,7 @@ function checkViews(layer: tfl.layers.Layer, views: unknown): number {
 }
 
 /** [N, V, ...] → [V·N, ...], view-major. */
-export class ViewsToBatch extends tfl.layers.Layer {
+export class ViewsToBatch extends tfl.layers.Layer implements StepCapabilities {
   /** @nocollapse */
   static get className(): string {
     return 'fg.ViewsToBatch';

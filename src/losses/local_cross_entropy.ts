@@ -14,10 +14,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import {stopGradient} from '../autodiff/stop_gradient';
-import {untraced} from '../autodiff/tracer';
+import {untraced} from '../autodiff/internal';
 import {ValueError} from '../errors';
-import type {LocalHeadInfo} from '../layers/local_loss_head';
-import {annotate, annotationOf} from '../layers/local_step';
+import {annotate, annotationOf} from '../step/local_step';
 import {nameLoss} from './loss_name';
 
 /** A tfjs-layers loss function: per-example losses from targets and predictions. */
@@ -53,7 +52,7 @@ export function localLossTangents(featuresTangent: Tensor, kernel: Tensor, error
  * gives ∂loss_row/∂(head output)_row, each row through its own output only.
  */
 export function recordLocalTangents(loss: Tensor, yPred: Tensor, error: () => Tensor): void {
-  const head = annotationOf(yPred)?.localHead as LocalHeadInfo|undefined;
+  const head = annotationOf(yPred)?.localHead;
   if (head?.featuresTangent == null) {
     return;
   }
@@ -83,14 +82,14 @@ export function localCrossEntropy(): LossFunction {
     }
     const ann = annotationOf(yPred);
     let loss = softmaxCrossEntropy(yTrue, yPred);
-    const feedbackLogits = ann?.feedbackLogits as Tensor|null|undefined;
+    const feedbackLogits = ann?.feedbackLogits;
     if (feedbackLogits != null) {
       // feedback alignment (the paper code's loss): the value of L, the derivative of L_bw, the
       // loss through the head's fixed random matrix
       const lossBw = softmaxCrossEntropy(yTrue, feedbackLogits);
       loss = tf.add(stopGradient(tf.sub(loss, lossBw)), lossBw);
     }
-    const taps = ann?.dfaTaps as Array<{x: Tensor, projection: Tensor}>|null|undefined;
+    const taps = ann?.dfaTaps;
     for (const tap of taps ?? []) {
       const local = softmaxCrossEntropy(yTrue, tf.matMul(tf.mean(tap.x, 1), tap.projection));
       loss = tf.add(loss, tf.sub(local, stopGradient(local)));

@@ -1,5 +1,5 @@
 /**
- * The eleven training modes of the paper (§1.6 of notes/PAPER.md, Table 3) over one LocalMixer:
+ * The eleven training modes of the paper (Table 3; docs/fidelity.md) over one LocalMixer:
  * which stop-gradients are active, whether the local losses train the backbone, the backward
  * weights (exact or fixed random: FA), DFA taps, and how the optimizer gets its gradients
  * (backprop, weight perturbation or activity perturbation). One option picks all of them.

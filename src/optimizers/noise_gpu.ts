@@ -96,7 +96,7 @@ export function gpuNoiseAvailable(): boolean {
  * Call only when `gpuNoiseAvailable()`.
  */
 export function gpuNoise(shape: number[], kind: NoiseKind, seed: number): Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = tf.util.sizeFromShape(shape);
   if (tf.getBackend() === 'webgl') {
     // One flat output (getOutputCoords() is then the index), reshaped to `shape`.
     const program = {

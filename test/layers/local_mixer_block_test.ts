@@ -9,7 +9,7 @@ import {Tensor} from '@tensorflow/tfjs-core';
 
 import * as fg from '../../src';
 import {withTangents} from '../../src/autodiff';
-import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
+import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/step/local_step';
 import {describeBackends, expectClose, randn, tolScale} from '../util';
 
 const EPS = 1e-5;

@@ -8,7 +8,7 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
-import {annotationOf, runLocalStep} from '../../src/layers/local_step';
+import {annotationOf, runLocalStep} from '../../src/step/local_step';
 import {describeBackends, expectClose, randn, tolScale, values} from '../util';
 
 const TAU = 0.5;

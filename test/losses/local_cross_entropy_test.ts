@@ -8,7 +8,8 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
-import {annotationOf, runLocalStep} from '../../src/layers/local_step';
+import {localLossTangents} from '../../src/losses/local_cross_entropy';
+import {annotationOf, runLocalStep} from '../../src/step/local_step';
 import {describeBackends, expectClose, randn, tolScale} from '../util';
 
 /** The naive replicated loss [N, P, G] of features x [N, P, D], head (w [D, C], b [C]), targets y. */
@@ -54,7 +55,7 @@ describeBackends('local cross-entropy (fused) = naive stop-gradient formulation'
       const {tangent} = fg.jvp(xx => naiveLosses(xx, w, b, y, G), [x], [xt]);
       const logits = tf.add(tf.matMul(tf.mean(x, 1), w), b);
       const error = tf.sub(tf.softmax(logits), y);
-      const closed = fg.losses.localLossTangents(xt, w, error, G);
+      const closed = localLossTangents(xt, w, error, G);
       expect(closed.shape).toEqual([N, P, G]);
       expectClose(closed, tangent as Tensor, 1e-4 * tolScale(), 1e-6 * tolScale());
     });
@@ -65,7 +66,7 @@ describeBackends('local cross-entropy (fused) = naive stop-gradient formulation'
       const xts = randn([3, N, P, D]);
       const {tangent} = fg.jvp(xx => naiveLosses(xx, w, b, y, G), [x], [xts]);
       const error = tf.sub(tf.softmax(tf.add(tf.matMul(tf.mean(x, 1), w), b)), y);
-      expectClose(fg.losses.localLossTangents(xts, w, error, G), tangent as Tensor, 1e-4 * tolScale(), 1e-6 * tolScale());
+      expectClose(localLossTangents(xts, w, error, G), tangent as Tensor, 1e-4 * tolScale(), 1e-6 * tolScale());
     });
   });
 

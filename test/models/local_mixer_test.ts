@@ -9,8 +9,10 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
 import {normalize} from '../../src/layers/layer_norm';
-import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/layers/local_step';
-import {ActivityStep, ModelAttachment} from '../../src/optimizers/activity';
+import {annotationOf, LocalStepListener, runLocalStep, SiteDeclaration} from '../../src/step/local_step';
+import {MODE_SPECS} from '../../src/models/training_modes';
+import {ModelAttachment} from '../../src/optimizers/model_attachment';
+import {StepRecorder} from '../../src/optimizers/step_recorder';
 import {BAD_DATA, badData, bits, optimizerState} from '../optimizers/non_finite_data';
 import {coveringSubset, describeBackends, expectClose, values} from '../util';
 
@@ -147,7 +149,7 @@ describeBackends('LocalMixer training modes', backend => {
           continue;
         }
         fg.models.setTrainingMode(model, mode);
-        expect(fg.models.trainingModeOf(model, fg.models.MODE_SPECS[mode].perturb)).withContext(`${objective} ${mode}`).toBe(mode);
+        expect(fg.models.trainingModeOf(model, MODE_SPECS[mode].perturb)).withContext(`${objective} ${mode}`).toBe(mode);
       }
       model.dispose();
     }
@@ -354,7 +356,7 @@ describeBackends('LocalMixer training modes', backend => {
     fg.models.compileLocalMixer(model, {mode: 'LG-FG-A', seed: 3});
     const {x, y} = data(5);
     const attachment = new ModelAttachment(model);
-    const step = new ActivityStep(attachment, 'gaussian', 3, 0);
+    const step = new StepRecorder(attachment, 'gaussian', 3, 0);
     step.setBatchShape([]);
     let checked = 0;
     tf.tidy(() => attachment.run(() => fg.withTangents(() => runLocalStep(step, () => {
@@ -376,7 +378,7 @@ describeBackends('LocalMixer training modes', backend => {
         };
       }
       step.weightGradients([]);
-    }))));
+    })), step.records));
     expect(checked).toBe(5);
     step.dispose();
     tf.dispose([x, y]);
@@ -391,7 +393,7 @@ describeBackends('LocalMixer training modes', backend => {
     it(`${mode}: steps leak no tensor, and a short fit lowers the loss and trains the backbone`, async () => {
       const model = tiny(5);
       // weight perturbation is the noisiest estimator: a smaller step
-      const learningRate = fg.models.MODE_SPECS[mode].perturb === 'weight' ? 0.01 : 0.05;
+      const learningRate = MODE_SPECS[mode].perturb === 'weight' ? 0.01 : 0.05;
       const opt = fg.models.compileLocalMixer(model, {mode, learningRate, seed: 1});
       const {x, y} = data(64);
       const ys = fg.models.localMixerTargets(model, y);
@@ -408,7 +410,7 @@ describeBackends('LocalMixer training modes', backend => {
                                         callbacks: [fg.callbacks.forwardGradient({logStats: false})]});
       // (FA family: a local head descends L_bw, not its own loss L (the code's sg(L − L_bw) + L_bw), so
       // the heads' losses need not fall: the classifier's, on the features, must)
-      const loss = h.history[fg.models.MODE_SPECS[mode].feedback === 'random' ? 'classifier_loss' : 'loss'] as number[];
+      const loss = h.history[MODE_SPECS[mode].feedback === 'random' ? 'classifier_loss' : 'loss'] as number[];
       expect(loss[loss.length - 1]).withContext(loss.join(', ')).toBeLessThan(loss[0]);
       const moved = backbone(model).map((v, i) => values(tf.tidy(() => tf.max(tf.abs(tf.sub(v, w0[i])))))[0]);
       expect(Math.max(...moved)).toBeGreaterThan(0);
@@ -661,13 +663,13 @@ describeBackends('contrastive LocalMixer', backend => {
     const {x, y} = views(4);
     const attachment = new ModelAttachment(model);
     expect(attachment.views).toBe(2);
-    const step = new ActivityStep(attachment, 'gaussian', 2, 0);
+    const step = new StepRecorder(attachment, 'gaussian', 2, 0);
     step.setBatchShape([]);
     tf.tidy(() => attachment.run(() => fg.withTangents(() => runLocalStep(step, () => {
       const targets = fg.models.localMixerTargets(model, y);
       lossFn(model, x, y)();
       tf.dispose(targets.filter(t => t !== y));
-    }))));
+    })), step.records));
     expect(step.declaredSites.length).toBe(5);
     for (const s of step.declaredSites) {
       const [a, b] = tf.split(s.noise, 2, 0);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
-import {ModelAttachment} from '../../src/optimizers/activity';
+import {ModelAttachment} from '../../src/optimizers/model_attachment';
 import {coveringSubset, describeBackends, seedWeights} from '../util';
 
 /** Seeded weights and inputs, independent of which other specs ran before. */

@@ -12,7 +12,7 @@ import {applyFusedActivationJvp} from './fused_activation';
  */
 function broadcastOuter(x: Tensor, outer: number[]): Tensor {
   const own = x.shape.slice(0, -2);
-  if (own.reduce((p, q) => p * q, 1) === 1 || tf.util.arraysEqual(own, outer)) {
+  if (tf.util.sizeFromShape(own) === 1 || tf.util.arraysEqual(own, outer)) {
     return x;
   }
   return tf.broadcastTo(x, [...outer, ...x.shape.slice(-2)]);
@@ -36,7 +36,7 @@ function matMulTangent(
 }
 
 function outerSize(x: Tensor): number {
-  return x.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  return tf.util.sizeFromShape(x.shape.slice(0, -2));
 }
 
 /**

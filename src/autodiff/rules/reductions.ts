@@ -58,7 +58,7 @@ function productOfOthers(x: Tensor, _yKeep: Tensor, axes: number[]): Tensor {
   const perm = tf.backend_util.getAxesPermutation(axes, rank);
   const px = perm == null ? x : tf.transpose(x, perm);
   const outer = px.shape.slice(0, rank - axes.length);
-  const inner = px.shape.slice(rank - axes.length).reduce((a, b) => a * b, 1);
+  const inner = tf.util.sizeFromShape(px.shape.slice(rank - axes.length));
   const flat = tf.reshape(px, [...outer, inner]);
   const last = outer.length;
   const others = tf.mul(tf.cumprod(flat, last, true, false), tf.cumprod(flat, last, true, true));

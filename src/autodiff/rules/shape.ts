@@ -69,7 +69,7 @@ function spaceToBatchTangent(t: Tensor, attrs: NamedAttrMap, y: Tensor, ctx: Jvp
     return out;
   }
   // out: [P·B·n, ...] → [P, B, n, ...] → [B, P, n, ...] → [...b, P·n, ...].
-  const p = blockShape.reduce((a, b) => a * b, 1), k = batchSize(ctx);
+  const p = tf.util.sizeFromShape(blockShape), k = batchSize(ctx);
   const rest = y.shape.slice(1);
   const split = tf.reshape(out, [p, k, y.shape[0] / p, ...rest]);
   const moved = tf.transpose(split, [1, 0, ...iota(rest.length + 1).map(i => i + 2)]);
@@ -83,7 +83,7 @@ function batchToSpaceTangent(
     return tf.batchToSpaceND(t, blockShape, crops);
   }
   // t: [...b, P·n, ...] → [B, P, n, ...] → [P, B, n, ...] → [P·B·n, ...]; the result is [B·n, ...].
-  const p = blockShape.reduce((a, b) => a * b, 1), k = batchSize(ctx);
+  const p = tf.util.sizeFromShape(blockShape), k = batchSize(ctx);
   const rest = x.shape.slice(1);
   const split = tf.reshape(t, [k, p, x.shape[0] / p, ...rest]);
   const moved = tf.transpose(split, [1, 0, ...iota(rest.length + 1).map(i => i + 2)]);
@@ -336,7 +336,7 @@ export const shapeJvps: JvpConfig[] = [
         return [null, null];
       }
       const shape = inputs.x.shape, n = shape[shape.length - 1];
-      const rows = shape.slice(0, -1).reduce((a, b) => a * b, 1), k = values.shape[values.rank - 1];
+      const rows = tf.util.sizeFromShape(shape.slice(0, -1)), k = values.shape[values.rank - 1];
       // Flat position of each selected element: row · n + index.
       const flatIdx = tf.add(tf.reshape(tf.range(0, rows * n, n, 'int32'), [rows, 1]),
                              tf.reshape(indices, [rows, k]));

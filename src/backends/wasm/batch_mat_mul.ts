@@ -10,13 +10,13 @@
  * sends a batch through a generic loop instead of XNNPACK, ~100× slower for the grouped linear
  * layers' [16, 2048, 32]·[16, 32, 32] (45 ms against 16 × 0.3 ms).
  */
-import {backend_util, BatchMatMul, KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo, _FusedMatMul} from '@tensorflow/tfjs-core';
+import {backend_util, BatchMatMul, KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo, util, _FusedMatMul} from '@tensorflow/tfjs-core';
 
 import {asKernelFunc, ComposedKernel, dispose, heapArray, makeOutput, run, swapLastTwo, transpose, WASM} from './kernel_utils';
 
 /** The product of the batch dimensions of a matmul operand. */
 function batchOf(x: TensorInfo): number {
-  return x.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+  return util.sizeFromShape(x.shape.slice(0, -2));
 }
 
 /**
@@ -86,8 +86,8 @@ const PER_MATRIX_MIN_WORK = 16 * 32 * 32;
  */
 function runsPerMatrix(a: TensorInfo, b: TensorInfo, transposeA = false): boolean {
   const batchA = batchOf(a), batchB = batchOf(b);
-  const batch = backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2))
-                    .reduce((p, d) => p * d, 1);
+  const batch = util.sizeFromShape(
+      backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)));
   const [rowsA, colsA] = a.shape.slice(-2), [rowsB, colsB] = b.shape.slice(-2);
   const work = rowsA * colsA * rowsB * colsB / (transposeA ? rowsA : colsA);  // m·k·n
   return batch > 1 && work >= PER_MATRIX_MIN_WORK && (batchA === 1 || batchA === batch) &&
@@ -162,8 +162,8 @@ export function fusedMatMulKernel(stock: KernelFunc): KernelFunc {
   const fast = withoutTransposes(stock);
   const f: ComposedKernel = ({inputs, backend, attrs}) => {
     const {a, b, bias, preluActivationWeights} = inputs;
-    const batch = Math.max(a.shape.slice(0, -2).reduce((p, d) => p * d, 1),
-                           b.shape.slice(0, -2).reduce((p, d) => p * d, 1));
+    const batch = Math.max(util.sizeFromShape(a.shape.slice(0, -2)),
+                           util.sizeFromShape(b.shape.slice(0, -2)));
     if (batch === 1 || (!runsPerMatrix(a, b, (attrs as {transposeA?: boolean}).transposeA) && (bias == null || bias.shape.length !== 1))) {
       return fast({inputs, backend, attrs}) as TensorInfo;
     }

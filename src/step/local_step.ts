@@ -1,19 +1,21 @@
 /**
  * The protocol by which layers declare how they learn locally, during one training step: the
- * activity-perturbation sites of the LocalMixer (paper §1.7), the credit layout of their units and
- * weights (which per-(example, patch, group) local derivative credits which unit, §1.8–1.9), and
+ * activity-perturbation sites of the LocalMixer (paper §3.3 and §4), the credit layout of their units and
+ * weights (which per-(example, patch, group) local derivative credits which unit; the official code's `update_forward_grad_*`), and
  * step-scoped annotations that carry what a local loss needs from the layer that produced its input
  * (the head's features and kernel, the DFA taps).
  *
  * Layers call `declareSite` / `annotate`; the optimizer opens the step with `runLocalStep` and
  * listens. Outside a step (predict, evaluate) every call here is a cheap no-op, so layers need not
- * know whether they are being trained. Data flows one way: layers and losses import this file, the
- * optimizer imports it too; it imports neither.
+ * know whether they are being trained. The optional capabilities a layer declares to the step are
+ * one interface, `StepCapabilities`. Data flows one way: layers, losses and the optimizer import
+ * this file; it imports none of them (it describes a training step, not a layer).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
-import {untraced} from '../autodiff/tracer';
+import {untraced} from '../autodiff/internal';
+import {TracingError} from '../errors';
 
 /**
  * How the per-(example n, patch p, group g) local derivatives s[n,p,g] of a local loss credit the
@@ -26,7 +28,7 @@ export type ActivityLayout = 'channels'|'tokens';
 
 /**
  * How the per-(block, group) derivatives Σ_{n,p} s[n,p,g] credit a weight under weight
- * perturbation (LG-FG-W, paper §1.9):
+ * perturbation (LG-FG-W; the official code's `update_forward_grad_weights`):
  * - `columns`: the last axis (output units) is split into G consecutive groups;
  * - `groups`: the first axis indexes the G groups (grouped linear weights [G, in/G, out/G] and
  *   biases [G, out/G]);
@@ -34,18 +36,33 @@ export type ActivityLayout = 'channels'|'tokens';
  */
 export type WeightLayout = 'columns'|'groups'|'shared';
 
+/**
+ * The optional capabilities a layer declares to the training step (all optional: a plain tfjs
+ * layer declares none). The optimizer reads them through `capabilitiesOf`.
+ */
+export interface StepCapabilities {
+  /** True while the layer lets no derivative into its input: no loss downstream reaches upstream layers. */
+  readonly stopsDerivatives?: boolean;
+  /** V: rows per example of the layer's output (the views of a contrastive model); they share noise. */
+  readonly viewsPerExample?: number;
+  /** LocalLearner: the weights its declared sites estimate (the optimizer does not weight-perturb these). */
+  activitySiteWeights?(): tf.Variable[];
+  /** LocalLearner: the weight-perturbation credit layout of one of its weights, or null for the global credit. */
+  weightLayout?(v: tf.Variable): WeightLayout|null;
+}
+
+/** The step capabilities of `layer` (see `StepCapabilities`). */
+export function capabilitiesOf(layer: object): StepCapabilities {
+  return layer as StepCapabilities;
+}
+
 /** A layer whose weights learn from local activity perturbation (declared sites) rather than
  *  from the kernel sites the optimizer detects by itself. */
-export interface LocalLearner {
-  /** The weights its declared sites estimate (the optimizer does not weight-perturb these). */
-  activitySiteWeights(): tf.Variable[];
-  /** The weight-perturbation credit layout of one of its weights, or null for the global credit. */
-  weightLayout(v: tf.Variable): WeightLayout|null;
-}
+export type LocalLearner = Required<Pick<StepCapabilities, 'activitySiteWeights'|'weightLayout'>>;
 
 /** True for layers that implement `LocalLearner`. */
 export function isLocalLearner(layer: unknown): layer is LocalLearner {
-  const l = layer as Partial<LocalLearner>|null;
+  const l = layer as StepCapabilities|null;
   return l != null && typeof l.activitySiteWeights === 'function' && typeof l.weightLayout === 'function';
 }
 
@@ -78,9 +95,33 @@ export interface LocalStepListener {
   declareSite(site: SiteDeclaration): SiteHandle;
 }
 
+/** What `LocalLossHead` tells the local loss about its logits during a training step. */
+export interface LocalHeadInfo {
+  /** The normalized features [N, P, D] whose patch mean the kernel maps to the logits. */
+  features: Tensor;
+  /** Their tangent [...K, N, P, D] in a forward-mode step, else null. */
+  featuresTangent: Tensor|null;
+  /** The kernel [D, classes]. */
+  kernel: Tensor;
+  groups: number;
+}
+
+/** A direct-feedback-alignment tap of a block: its activity `x` and the fixed projection to the classes. */
+export interface DfaTap {
+  x: Tensor;
+  projection: Tensor;
+}
+
 /** Side information attached to a tensor for the rest of the step (see `annotate`). */
 export interface Annotation {
-  [key: string]: unknown;
+  /** On a local head's logits: what its local loss needs (set by `LocalLossHead`). */
+  localHead?: LocalHeadInfo;
+  /** On a block's output, and passed on to its head's logits: the block's DFA taps. */
+  dfaTaps?: DfaTap[]|null;
+  /** On a head's logits under feedback alignment: the logits through the fixed random matrix. */
+  feedbackLogits?: Tensor|null;
+  /** On a local loss: its per-(row, patch, group) tangents [...K, N, P, G] (the optimizer's credit). */
+  localTangents?: Tensor;
 }
 
 class LocalStep {
@@ -100,7 +141,7 @@ const NO_SITE: SiteHandle = {setActive: () => {}};
  */
 export function runLocalStep<T>(listener: LocalStepListener|null, fn: () => T): T {
   if (current != null) {
-    throw new Error('runLocalStep: a local training step is already running.');
+    throw new TracingError('runLocalStep: a local training step is already running; steps do not nest.');
   }
   const step = new LocalStep(listener);
   current = step;

@@ -1,0 +1,207 @@
+/**
+ * The record of one training step of an attached model: the per-example losses and their
+ * tangents (written by the model's wrapped loss functions, see `ModelAttachment.run`), and, when
+ * activities are perturbed (FG-A, LG-FG-A), the perturbation sites (kernel sites found by the
+ * kernel observer, sites declared by LocalLearner layers) with their noise. From the record it
+ * assembles the weight gradients of activity perturbation (one-layer VJPs of the activity
+ * estimates: no backward pass through the network) and the local credit of weight perturbation
+ * (LG-FG-W), which records the losses without perturbing any activity.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {Tensor} from '@tensorflow/tfjs-core';
+
+import {isTracing, KernelObserver, seedTangent} from '../autodiff';
+import {untraced} from '../autodiff/internal';
+import {LocalStepListener, SiteDeclaration, SiteHandle, WeightLayout} from '../step/local_step';
+import {biasGradient, declaredSiteEstimate, LossRecord, OutputDerivatives, outputDerivatives, perRowEstimate, weightCreditTerm} from './credit';
+import {ModelAttachment} from './model_attachment';
+import {noiseSeed, NoiseKind, sampleNoise} from './noise';
+import {KernelSite, KernelSiteObserver, SiteSink} from './sites';
+
+/** A site declared by a layer (the LocalMixer's normalized pre-activations). */
+interface DeclaredSite {
+  decl: SiteDeclaration;
+  saved: Tensor[];
+  noise: Tensor;
+  mask: Tensor|null;
+  zShape: number[];
+}
+
+/** The losses, and for activity perturbation the perturbation sites, of one training step. */
+export class StepRecorder implements LocalStepListener, SiteSink {
+  readonly sites: KernelSite[] = [];
+  readonly declaredSites: DeclaredSite[] = [];
+  /** The per-example losses recorded so far, by output index (see `ModelAttachment.run`). */
+  readonly records: Array<LossRecord|null>;
+  private readonly kept: Tensor[] = [];
+  private readonly kernelSites: KernelSiteObserver;
+
+  /**
+   * `perturbActivities` false: only the losses are recorded (weight perturbation with local
+   * credit); no site is perturbed.
+   */
+  constructor(
+      private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
+      private readonly seed: number|null, private readonly step: number,
+      readonly perturbActivities = true, readonly localCredit = true, readonly sumOverBatch = false) {
+    this.records = new Array(attachment.numOutputs).fill(null);
+    this.kernelSites = new KernelSiteObserver(attachment, this);
+  }
+
+  /** The kernel observer that perturbs every kernel site's pre-activation. */
+  get observer(): KernelObserver {
+    return this.kernelSites.observe;
+  }
+
+  /**
+   * Noise of a site with activity shape `shape`: i.i.d. per example and position; the V rows of one
+   * example (the views of a contrastive model) get the same noise.
+   */
+  siteNoise(batchShape: readonly number[], shape: number[]): Tensor {
+    const views = this.attachment.views;
+    const seed = this.siteSeed();
+    if (views === 1 || shape.length === 0 || shape[0] % views !== 0) {
+      return sampleNoise([...batchShape, ...shape], this.noise, seed);
+    }
+    return tf.tidy(() => {
+      const u = sampleNoise([...batchShape, shape[0] / views, ...shape.slice(1)], this.noise, seed);
+      return tf.concat(new Array(views).fill(u), batchShape.length);
+    });
+  }
+
+  /** The next site's noise seed (kernel and declared sites share the counter). */
+  private siteSeed(): number|null {
+    const index = this.sites.length + this.declaredSites.length;
+    return this.seed == null ? null : noiseSeed(this.seed, this.step, 1 + index);
+  }
+
+  /**
+   * LocalStepListener: a layer's site. Its noise u is added to the tangent of z (the primal is not
+   * perturbed); its weights' gradients come from the layer's local VJP of the activity estimate.
+   */
+  declareSite(decl: SiteDeclaration): SiteHandle {
+    if (!this.perturbActivities || !isTracing()) {
+      return {setActive: () => {}};
+    }
+    const batchShape = this.batchShape();
+    const noise = this.keep(this.siteNoise(batchShape, decl.z.shape));
+    seedTangent(decl.z, noise);
+    const site: DeclaredSite = {
+      decl, saved: decl.saved.map(t => this.keep(untraced(() => t.clone()))), noise, mask: null,
+      zShape: decl.z.shape,
+    };
+    this.declaredSites.push(site);
+    return {
+      setActive: (post: Tensor) => {
+        site.mask = this.keep(untraced(() => tf.tidy(() => tf.reshape(tf.step(post), site.zShape))));
+      },
+    };
+  }
+
+  private batchShapeCache: readonly number[]|null = null;
+  /** The tangent batch shape of the running step. */
+  private batchShape(): readonly number[] {
+    return this.batchShapeCache ?? [];
+  }
+  /** Set by the optimizer before the forward pass. */
+  setBatchShape(batchShape: readonly number[]): void {
+    this.batchShapeCache = [...batchShape];
+  }
+
+  /** Keeps `t` until the step ends (`dispose`). */
+  keep<T extends Tensor>(t: T): T {
+    this.kept.push(t);
+    return tf.keep(t);
+  }
+
+  /** Computed once per step (the tensors live in the optimizer's tidy). */
+  private derivatives: Array<OutputDerivatives|null>|null = null;
+
+  private outputDerivatives(batchShape: readonly number[]): Array<OutputDerivatives|null> {
+    if (this.derivatives == null) {
+      this.derivatives =
+          outputDerivatives(this.records, batchShape, this.sumOverBatch, this.attachment.model.outputNames);
+    }
+    return this.derivatives;
+  }
+
+  /**
+   * Gradients of the site weights and biases from the activity estimates, keyed by variable name.
+   * Sites of the same weight (a layer applied twice) add up.
+   */
+  weightGradients(batchShape: readonly number[]): Map<string, Tensor> {
+    const grads = new Map<string, Tensor>();
+    const add = (v: tf.Variable, g: Tensor) => {
+      const prev = grads.get(v.name);
+      grads.set(v.name, prev == null ? g : tf.add(prev, g));
+    };
+    const derivatives = this.outputDerivatives(batchShape);
+    for (const site of this.sites) {
+      const terms = site.weight.outputs.map(i => derivatives[i]?.perExample).filter((d): d is Tensor => d != null);
+      if (terms.length === 0) {
+        continue;  // no loss depends on this site in this step
+      }
+      const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [K, N]
+      let gz = perRowEstimate(d, site.noise, site.zShape);
+      if (site.mask != null) {
+        gz = tf.mul(gz, site.mask);
+      }
+      // the one-layer VJP: tfjs's own gradient of the site kernel
+      const vjp = tf.getGradient(site.spec.gradKernel)!.gradFunc(gz, site.saved, site.attrs);
+      const w = site.weight.variable;
+      add(w, tf.reshape(vjp[site.spec.weightInput](), w.shape));
+      const bias = site.weight.bias;
+      if (bias != null) {
+        add(bias, biasGradient(gz, bias.shape));
+      }
+    }
+    for (const site of this.declaredSites) {
+      const outputs = this.attachment.outputsOfLayer.get(site.decl.layerName) ?? [];
+      const terms = outputs.filter(i => derivatives[i] != null).map(i => declaredSiteEstimate(
+          derivatives[i]!, site.noise, site.zShape, site.decl.layout, site.decl.layerName,
+          this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
+      if (terms.length === 0) {
+        continue;
+      }
+      let gz = terms.length === 1 ? terms[0] : tf.addN(terms);
+      if (site.mask != null) {
+        gz = tf.mul(gz, site.mask);
+      }
+      const g = site.decl.gradients(gz, site.saved);
+      site.decl.weights.forEach((w, i) => add(w, g[i]));
+    }
+    return grads;
+  }
+
+  /**
+   * Weight perturbation with local credit (LG-FG-W; the official code's `update_forward_grad_weights`): for a weight of a LocalLearner,
+   * the credit of each direction broadcast to the weight's shape [K, ...w.shape], from the
+   * per-(block, group) sums of its local losses' derivatives; null for the global credit.
+   */
+  weightCredit(v: tf.Variable, batchShape: readonly number[]): Tensor|null {
+    const local = this.attachment.localWeights.get(v.id);
+    const layout: WeightLayout|null = local?.layer.weightLayout(v) ?? null;
+    if (local == null || layout == null) {
+      return null;
+    }
+    const k = tf.util.sizeFromShape(batchShape as number[]);
+    const derivatives = this.outputDerivatives(batchShape);
+    const outputs = this.attachment.outputsOfLayer.get(local.layerName) ?? [];
+    const terms = outputs.filter(i => derivatives[i] != null).map(i => weightCreditTerm(
+        derivatives[i]!, v, layout, this.localCredit && this.attachment.directInputs[i].has(local.layerName)));
+    if (terms.length === 0) {
+      return tf.zeros([k, ...v.shape.map(() => 1)]);
+    }
+    return terms.reduce((a, b) => tf.add(a, b));
+  }
+
+  /** Frees everything the step kept. */
+  dispose(): void {
+    tf.dispose(this.kept);
+    for (const r of this.records) {
+      r?.tangent?.dispose();
+      r?.localTangents?.dispose();
+    }
+    this.records.fill(null);
+  }
+}
