@@ -83,7 +83,8 @@ export function describeBackends(
  * GPU backends run on a software rasteriser in CI (SwiftShader; webgpu on llvmpipe), about fifteen
  * times slower than cpu. What they must show is that every kernel path of ours works on them (every
  * model, every loss, every rule), not every combination: suites that are products (models × losses,
- * tangent patterns × shapes, step counts of leak checks) shrink to a subset that still touches each
+ * tangent patterns × shapes, step counts of leak checks, checkJvp's finite differences where the
+ * adjoint oracle runs) shrink to a subset that still touches each
  * factor there, and the full product runs on cpu and wasm in node. `FG_FULL_GPU=1` (node) or karma's
  * `client.fgFullGpu` runs everything on the GPU backends too.
  */
@@ -297,6 +298,7 @@ function asList(o: Tensor|Tensor[]): Tensor[] {
  * (3) J·v equals central finite differences (f(x+εv) − f(x−εv)) / 2ε, or, for an element with a
  *     kink of f within ε of x (its central difference is off), one of its two second-order
  *     one-sided differences (−3f(x) + 4f(x ± εv/2) − f(x ± εv)) / ±ε;
+ *     (on the GPU backends, test/util.ts coveringSubset, only where (2) is skipped);
  * (4) a tangent with batch axes gives, per direction, the unbatched result;
  * (5) no tensor leaks.
  */
@@ -337,7 +339,11 @@ export function checkJvp(f: Fn, primals: Tensor[], opts: CheckJvpOptions = {}): 
           .toBeLessThanOrEqual(bound);
     }
 
-    if (!opts.skipFd) {
+    // On the GPU backends (coveringSubset) the adjoint identity is the oracle: the rule's code is the
+    // backend's kernels plus the same formula that the finite differences check on cpu and wasm; they
+    // still run where there is no adjoint oracle.
+    const skipFd = opts.skipFd || (coveringSubset(tf.getBackend()) && !opts.skipAdjoint);
+    if (!skipFd) {
       const eps = opts.fdEps ?? 1e-2;
       const at = (t: number) => asList(g(...ps.map((p, i) => tf.add(p, tf.mul(vs[i], t)))));
       const plus = at(eps), minus = at(-eps);
