@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Reads build/test-results/{node,browser,demo}.json (written by scripts/test-node.js, karma.conf.js's
-// counts reporter and test/demo/demo_test.mjs), prints the specs run per backend, and ends with the CI's one
+// Reads build/test-results/{node,browser,demo,pack,tfjs-versions}.json (written by scripts/test-node.js,
+// karma.conf.js's counts reporter, test/demo/demo_test.mjs and .ci/run), prints the specs run per backend, and ends with the CI's one
 // `N passed, N failed, N skipped` line. Exits 1 when a suite failed or did not report, or when a
 // backend ran too few specs, which is how a silently missing backend shows (a bundle that declared
 // the browser's suites on cpu only ran half the suite and reported success):
@@ -24,8 +24,9 @@ const MIN_FRACTION_OF_BUSIEST = 0.8;
 const resultsDir = process.argv[2] ? path.resolve(process.argv[2]) : path.join(root, 'build', 'test-results');
 
 let passed = 0, failed = 0, skipped = 0;
-// demo: test/demo/demo_test.mjs, one count per check of the page (no backends to count).
-for (const suite of ['node', 'browser', 'demo']) {
+// demo: test/demo/demo_test.mjs, one count per check of the page; pack and tfjs-versions: .ci/run's
+// package checks (scripts/test-pack.sh, scripts/test-tfjs-versions.sh). No backends to count there.
+for (const suite of ['node', 'browser', 'demo', 'pack', 'tfjs-versions']) {
   const f = path.join(resultsDir, `${suite}.json`);
   if (!fs.existsSync(f)) {
     console.log(`${suite} suite did not report (it did not run or crashed)`);
