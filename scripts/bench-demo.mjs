@@ -16,16 +16,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import puppeteer from 'puppeteer-core';
 
+import {launchChromium, optionsOf} from './demo-browser.mjs';
 import {serveDemo} from './serve-demo.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
+const option = optionsOf(args);
 const backends = option('--backends', 'webgl,wasm').split(',');
 const modes = option('--modes', 'LG-FG-A,BP').split(',');
 const preset = option('--preset', 'M/1/16');
@@ -40,12 +37,7 @@ const profile = args.includes('--profile');
 const jsonFile = path.resolve(root, option('--json', 'build/bench-demo.json'));
 
 const {server, url} = await serveDemo({dir: path.join(root, 'build', 'demo'), port: 0});
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROME_BIN ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-swiftshader', '--disable-background-networking', '--no-first-run'],
-  protocolTimeout: 30 * 60 * 1000,
-});
+const browser = await launchChromium({protocolTimeout: 30 * 60 * 1000});
 let page = null;
 
 async function openPage() {

@@ -17,14 +17,13 @@ import * as zlib from 'node:zlib';
 
 import * as esbuild from 'esbuild';
 
+import {optionsOf} from './demo-browser.mjs';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const args = process.argv.slice(2);
-const option = name => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : null;
-};
-const out = path.resolve(root, option('--out') ?? 'build/demo');
+const option = optionsOf(args);
+const out = path.resolve(root, option('--out', 'build/demo'));
 const withData = !args.includes('--no-data');
 
 const IDX_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];

@@ -7,25 +7,18 @@
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import puppeteer from 'puppeteer-core';
 
+import {launchChromium, optionsOf} from './demo-browser.mjs';
 import {serveDemo} from './serve-demo.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
+const option = optionsOf(args);
 const backend = option('--backend', 'wasm');
 const out = path.resolve(root, option('--out', 'docs/demo.png'));
 
 const {server, url} = await serveDemo({dir: path.join(root, 'build', 'demo'), port: 0});
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROME_BIN ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-swiftshader', '--disable-background-networking', '--no-first-run'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.setViewport({width: 1360, height: 1000});

@@ -10,6 +10,8 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
+import {optionsOf} from './demo-browser.mjs';
+
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -80,10 +82,7 @@ export function serveDemo({dir, port = 8080, host = '127.0.0.1'}) {
 
 if (process.argv[1] != null && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2);
-  const option = (name, fallback) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : fallback;
-  };
+  const option = optionsOf(args);
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   try {
     const {url} = await serveDemo({dir: path.resolve(root, option('--dir', 'build/demo')),

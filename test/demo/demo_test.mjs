@@ -19,8 +19,8 @@ import {createRequire} from 'node:module';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
-import puppeteer from 'puppeteer-core';
 
+import {launchChromium} from '../../scripts/demo-browser.mjs';
 import {serveDemo} from '../../scripts/serve-demo.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -131,11 +131,7 @@ async function ownFiles(page) {
 
 const t0 = Date.now();
 const {server, url} = await serveDemo({dir: path.join(root, 'build', 'demo'), port: 0});
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROME_BIN ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-swiftshader', '--disable-background-networking', '--no-first-run'],
-});
+const browser = await launchChromium();
 const logged = [];
 try {
   const page = await browser.newPage();
