@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
+import {choose} from '../backends/choose';
 
 /** A named tensor, as `tf.Optimizer.getWeights` returns them. */
 export type NamedTensor = {name: string, tensor: Tensor};
@@ -86,9 +87,9 @@ export function applyUnlessSkipped(
       throw e;
     }
     tf.tidy(() => {
-      // A select: bit for bit the new value or the old one, whatever either holds (a blend
+      // A choice: bit for bit the new value or the old one, whatever either holds (a blend
       // v·ok + old·(1 − ok) would carry a NaN of the new value into the restored one).
-      restore.forEach((v, i) => v.assign(tf.where(ok, v, snapshot[i])));
+      restore.forEach((v, i) => v.assign(choose(ok, v as Tensor, snapshot[i])));
       // State the inner optimizer created in this very step is left as it is: the skipped
       // step's gradients are zeros, which leaves every tfjs optimizer's new state at its initial
       // value (0, or Adagrad's initialAccumulatorValue).

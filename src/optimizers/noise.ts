@@ -2,9 +2,9 @@
  * Perturbation noise: i.i.d. zero-mean, unit-variance entries (what the forward-gradient estimators'
  * unbiasedness needs), reproducible from a seed, the step and the perturbation site.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
+import {cpuNoise} from './noise_cpu';
 import {gpuNoise, gpuNoiseAvailable} from './noise_gpu';
 
 /** `gaussian`: N(0, 1) entries; `rademacher`: ±1 with probability ½ each (lower variance). */
@@ -32,16 +32,11 @@ export function noiseSeed(baseSeed: number, step: number, site: number): number 
 }
 
 /**
- * A noise tensor of `shape`; `seed` null draws from Math.random (not reproducible). Under the webgpu
- * and webgl backends the numbers are generated on the GPU (a different, equally reproducible stream).
+ * A noise tensor of `shape`; `seed` null draws a seed from Math.random (not reproducible). Under the
+ * webgpu and webgl backends the numbers are generated on the GPU (noise_gpu.ts), elsewhere in
+ * JavaScript (noise_cpu.ts): two different streams, each reproducible from the seed.
  */
 export function sampleNoise(shape: number[], kind: NoiseKind, seed: number|null): Tensor {
-  if (gpuNoiseAvailable()) {
-    return gpuNoise(shape, kind, seed ?? Math.floor(Math.random() * 2 ** 32));
-  }
-  const s = seed ?? undefined;
-  if (kind === 'gaussian') {
-    return tf.randomNormal(shape, 0, 1, 'float32', s);
-  }
-  return tf.tidy(() => tf.sub(tf.mul(tf.cast(tf.greater(tf.randomUniform(shape, 0, 1, 'float32', s), 0.5), 'float32'), 2), 1));
+  const s = seed ?? Math.floor(Math.random() * 2 ** 32);
+  return gpuNoiseAvailable() ? gpuNoise(shape, kind, s) : cpuNoise(shape, kind, s);
 }

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
+import {choose} from '../backends/choose';
 /** Maps the gradients of `vars` (by variable name) to new gradients. */
 export type GradientTransform = (grads: NamedTensorMap, vars: readonly tf.Variable[]) => NamedTensorMap;
 
@@ -73,11 +74,11 @@ export function addWeightDecay(rate: number): GradientTransform {
 }
 
 /**
- * `ok` (a bool scalar) false replaces every gradient by zeros (a select, not a product: a NaN
+ * `ok` (a bool scalar) false replaces every gradient by zeros (a choice, not a product: a NaN
  * gradient must not reach the inner optimizer's state); null changes nothing.
  */
 export function zeroUnless(ok: Tensor|null): GradientTransform {
-  return eachVariable(g => ok == null ? g : tf.where(ok, g, tf.zerosLike(g)));
+  return eachVariable(g => ok == null ? g : choose(ok, g, tf.zerosLike(g)));
 }
 
 /** A bool scalar: whether `value` and every element of every tensor of `tensors` are finite. */

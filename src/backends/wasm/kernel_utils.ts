@@ -73,6 +73,22 @@ export function heapArray(backend: KernelBackend, t: TensorInfo): TypedArray {
   return heap(backend).typedArrayFromHeap(t);
 }
 
+/**
+ * A float32 tensor of `shape` on the active wasm backend's heap, its values written in place by
+ * `fill` (for data made in JavaScript: no intermediate array to allocate and copy).
+ */
+export function wasmTensorFilledBy(shape: number[], fill: (out: Float32Array) => void): tf.Tensor {
+  const backend = tf.backend();
+  const out = makeOutput(backend, shape, 'float32');
+  try {
+    fill(heapArray(backend, out) as Float32Array);
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
+  }
+  return tf.engine().makeTensorFromTensorInfo(out);
+}
+
 /** A new zero tensor of `shape` on the wasm heap. */
 export function zeros(backend: KernelBackend, shape: number[], dtype: DataType = 'float32'): TensorInfo {
   const out = heap(backend).makeOutput(shape, dtype);
