@@ -10,6 +10,11 @@ interface TapeState {
 
 interface TapeEngine {
   state: TapeState;
+  runKernelFunc(params: {
+    forwardFunc: (backend: unknown, save: (tensors: Tensor[]) => void) => Tensor,
+    backwardsFunc: (dy: Tensor, saved: Tensor[]) => {[inputName: string]: () => Tensor},
+    inputs: {[inputName: string]: Tensor},
+  }): Tensor;
   gradients(f: () => Tensor, xs: Tensor[], dy?: Tensor, allowNoGradients?: boolean):
       {value: Tensor, grads: Array<Tensor|undefined>};
 }
@@ -65,4 +70,32 @@ export function clearingTapeOnThrow<T>(run: () => T): T {
     }
     throw e;
   }
+}
+
+/** One input's gradient for `runCustomGradOp`: the tensor, or a function that computes it. */
+export type InputGradient = Tensor|(() => Tensor);
+
+/**
+ * What `tf.customGrad` does, with one difference: the gradient function may give an input's
+ * gradient as a function, which the backward pass calls only if that input needs a gradient (tfjs
+ * prunes inputs that no differentiated tensor reaches, e.g. a first layer's input), each in a tidy.
+ * `forward(save)` computes the value and hands tensors for the backward pass to `save`.
+ */
+export function runCustomGradOp(
+    inputs: Tensor[], forward: (save: (tensors: Tensor[]) => void) => Tensor,
+    gradients: (dy: Tensor, saved: Tensor[]) => InputGradient[]): Tensor {
+  const inputMap: {[inputName: string]: Tensor} = {};
+  inputs.forEach((t, i) => inputMap[i] = t);
+  return (tf.engine() as unknown as TapeEngine).runKernelFunc({
+    forwardFunc: (_backend, save) => forward(save),
+    backwardsFunc: (dy, saved) => {
+      const grads = gradients(dy, saved);
+      tf.util.assert(grads.length === inputs.length,
+                     () => `customGrad op: ${grads.length} gradients for ${inputs.length} inputs.`);
+      const out: {[inputName: string]: () => Tensor} = {};
+      grads.forEach((g, i) => out[i] = g instanceof tf.Tensor ? () => g : () => tf.tidy(g));
+      return out;
+    },
+    inputs: inputMap,
+  });
 }

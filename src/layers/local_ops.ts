@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
 import {exactCustomGrad, ExactCustomGradFunc} from '../autodiff/exact_custom_grad';
+import {InputGradient} from '../autodiff/tracer_tape';
 
 import {normalizeForward, normalizePullback} from './layer_norm';
 import {customGradOk, reshapeTo} from './utils';
@@ -27,8 +28,12 @@ export function initScale(shape: number[]): number {
   return Math.min(2 / Math.sqrt(fanIn), 0.1);
 }
 
-/** A customGrad op of this package: `f(inputs, save)` → value and gradient function. */
-type OpBody = (inputs: Tensor[], save: (ts: Tensor[]) => void) => {value: Tensor, gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[]};
+/**
+ * A customGrad op of this package: `f(inputs, save)` → value and gradient function, which gives
+ * each input's gradient as a tensor or as a function computing it only when it is needed.
+ */
+type OpBody = (inputs: Tensor[], save: (ts: Tensor[]) => void) =>
+    {value: Tensor, gradFunc: (dy: Tensor, saved: Tensor[]) => InputGradient[]};
 
 /**
  * Runs `body` as the op `name`, one backward op (one tape node that keeps only what `body` saves;
@@ -42,7 +47,8 @@ function runOp(name: string, body: OpBody, inputs: Tensor[]): Tensor {
   const op = exactCustomGrad(name, ((...args: unknown[]) => {
     const save = args.pop() as (ts: Tensor[]) => void;
     const {value, gradFunc} = body(args as Tensor[], save);
-    return {value, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => gradFunc(dy, saved))};
+    // the tidy frees the intermediates of gradients computed here; functions pass through it
+    return {value, gradFunc: (dy: Tensor, saved: Tensor[]) => tf.tidy(() => gradFunc(dy, saved) as tf.TensorContainer)};
   }) as unknown as ExactCustomGradFunc);
   return op(...inputs);
 }
@@ -60,12 +66,14 @@ export function denseLinear(x: Tensor, w: Tensor, b: Tensor, feedback: Tensor|nu
     const x2 = reshapeTo(xi, [-1, a]);
     return {
       value: reshapeTo(tf.add(tf.matMul(x2, wi), bi), shape),
+      // Each gradient computed only if the backward pass needs it (the first layer's input needs
+      // none); a reshape shares its input's data, so each function takes its own view of dy.
       gradFunc: (dy: Tensor, [sx, sw]: Tensor[]) => {
-        const dy2 = reshapeTo(dy, [-1, o]);
+        const dy2 = () => reshapeTo(dy, [-1, o]);
         return [
-          reshapeTo(tf.matMul(dy2, feedback ?? sw, false, true), sx.shape),
-          tf.matMul(reshapeTo(sx, [-1, a]), dy2, true, false),
-          tf.sum(dy2, 0),
+          () => reshapeTo(tf.matMul(dy2(), feedback ?? sw, false, true), sx.shape),
+          () => tf.matMul(reshapeTo(sx, [-1, a]), dy2(), true, false),
+          () => tf.sum(dy2(), 0),
         ];
       },
     };

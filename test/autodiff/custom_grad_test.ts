@@ -341,4 +341,31 @@ describeBackends('customGrad in forward mode', () => {
     expect(seen).toContain('Square');
     tf.dispose([x, v, traced.value, traced.tangent, followed.value, followed.tangent, t as Tensor]);
   });
+
+  it('an exactCustomGrad op computes a gradient given as a function only for inputs that need one', () => {
+    // y = a·b; the gradient of each input is a function that counts its calls
+    const calls = {a: 0, b: 0};
+    const mul = exactCustomGrad('fgTestLazyMul', ((a: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
+      save([a, b]);
+      return {
+        value: tf.mul(a, b),
+        gradFunc: (dy: Tensor, [sa, sb]: Tensor[]) =>
+            [() => (calls.a++, tf.mul(dy, sb)), () => (calls.b++, tf.mul(dy, sa))],
+      };
+    }) as CustomGradFn);
+    const a = tf.tensor1d([1, 2, 3]), b0 = tf.tensor1d([4, 5, 6]), b = tf.variable(b0);
+    const before = tf.memory().numTensors;
+    // only the variable is differentiated: a's gradient is never computed
+    const {value, grads} = tf.variableGrads(() => tf.sum(mul(a, b)) as tf.Scalar, [b]);
+    expect(calls).toEqual({a: 0, b: 1});
+    expect(Array.from(values(grads[b.name]))).toEqual([1, 2, 3]);
+    tf.dispose([value, grads[b.name]]);
+    expect(tf.memory().numTensors).toBe(before);  // the unused gradient's function left nothing
+    // both differentiated: each computed once, and correct
+    const [ga, gb] = tf.grads((x: Tensor, y: Tensor) => tf.sum(mul(x, y)))([a, b]);
+    expect(calls).toEqual({a: 1, b: 2});
+    expect(Array.from(values(ga))).toEqual([4, 5, 6]);
+    expect(Array.from(values(gb))).toEqual([1, 2, 3]);
+    tf.dispose([a, b0, b, ga, gb]);
+  });
 });
