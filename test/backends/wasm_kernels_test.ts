@@ -305,6 +305,32 @@ if (!WASM_PRESENT) {
       }
     });
 
+    it('Slice: random shapes, begins and sizes (whole axes, single elements, -1 sizes, zero sizes), ' +
+       'float32 / int32 / bool, strings, equal cpu exactly', async () => {
+      const r = prng(11);
+      const cases: Array<[number[], number[], number[]]> = [
+        [[7], [2], [3]], [[600, 28, 28, 1], [128, 0, 0, 0], [128, 28, 28, 1]],
+        [[4, 5], [1, 0], [2, 5]], [[4, 5], [0, 2], [4, 1]], [[3, 4, 5], [1, 1, 1], [-1, 2, -1]], [[3, 0, 2], [0, 0, 0], [2, 0, 2]],
+      ];
+      for (let t = 0; t < 24; t++) {
+        const shape = Array.from({length: int(r, 1, 5)}, () => int(r, 1, 6));
+        const begin = shape.map(d => int(r, 0, d - 1));
+        const size = shape.map((d, i) => r() < 0.2 ? -1 : int(r, 0, d - begin[i]));
+        cases.push([shape, begin, size]);
+      }
+      for (const [shape, begin, size] of cases) {
+        for (const dtype of ['float32', 'int32', 'bool'] as const) {
+          const x = () => dtype === 'float32' ? normal(shape, 3) :
+              dtype === 'int32' ? tf.cast(tf.mul(normal(shape, 4), 100), 'int32') : tf.greater(normal(shape, 5), 0);
+          await expectMatchesCpu(() => tf.cast(tf.slice(x(), begin, size), 'float32'),
+                                 `slice ${dtype} ${shape} from ${begin} size ${size}`, 0);
+        }
+      }
+      await tf.setBackend('wasm');
+      tf.tidy(() => expect(Array.from(tf.slice(tf.tensor1d(['a', 'b', 'c'], 'string'), [1], [2]).dataSync() as unknown as string[]))
+                        .toEqual(['b', 'c']));
+    });
+
     it('Identity: a clone shares the buffer, values and lifetimes stay independent, no buffer leaks', async () => {
       await tf.setBackend('wasm');
       const tensors = tf.memory().numTensors, buffers = tf.backend().numDataIds();
