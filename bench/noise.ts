@@ -1,10 +1,12 @@
 /**
  * Perturbation noise on a backend (a device check, not a test): statistics of `sampleNoise` —
  * mean, variance, lag-1 and cross-seed correlations, gaussian tail mass, reproducibility — and its
- * time against tfjs's own (JavaScript) random ops for the same shape, as a ratio. On webgpu
- * `sampleNoise` runs a GPU kernel; elsewhere it is tfjs's generator.
+ * time against tfjs's own (JavaScript) random ops for the same shape, as a ratio (both read back).
+ * On webgpu and webgl `sampleNoise` runs a GPU kernel; elsewhere the package's ziggurat sampler in
+ * JavaScript (src/optimizers/noise_cpu.ts).
  *
  *   node build/bench/noise.js --backend webgpu      (scripts/node-webgpu.js sets webgpu up)
+ *   node build/bench/noise.js --backend wasm
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';

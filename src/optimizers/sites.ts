@@ -46,9 +46,27 @@ function isIdentityTranspose(k: KernelInvocationInfo): boolean {
   return k.kernelName === tf.Transpose && perm != null && perm.every((p, i) => p === i);
 }
 
-/** 1 where the ReLU (or ReLU6) output `y` has a non-zero derivative, else 0. */
+/** True where the ReLU (or ReLU6) output `y` has a non-zero derivative (a bool tensor: 1 byte a unit). */
 export function reluActiveMask(y: Tensor, kind: 'relu'|'relu6'): Tensor {
-  return tf.tidy(() => kind === 'relu' ? tf.step(y) : tf.mul(tf.step(y), tf.cast(tf.less(y, 6), 'float32')));
+  return tf.tidy(() => kind === 'relu' ? tf.greater(y, 0) : tf.logicalAnd(tf.greater(y, 0), tf.less(y, 6)));
+}
+
+/** `gz` with the units where `mask` (bool, see `reluActiveMask`) is false set to 0. */
+export function masked(gz: Tensor, mask: Tensor|null): Tensor {
+  return mask == null ? gz : tf.mul(gz, tf.cast(mask, 'float32'));
+}
+
+/**
+ * A site's activity noise, by what determines it: noise is a function of its seed, so a step
+ * keeps this instead of the tensor and draws the noise again when it assembles the gradients
+ * (one activation-sized tensor less per site alive through the forward pass).
+ */
+export interface NoiseDraw {
+  /** The tangent batch shape [K] of the step. */
+  batchShape: number[];
+  /** The activity shape of the site. */
+  shape: number[];
+  seed: number;
 }
 
 /** A layer weight that activity perturbation estimates. */
@@ -74,9 +92,9 @@ export interface KernelSite {
   /** Kept copies of the kernel inputs the one-layer VJP needs. */
   saved: Tensor[];
   attrs: NamedAttrMap;
-  /** The noise, shape [...batchShape, ...z.shape] (kept). */
-  noise: Tensor;
-  /** 1 where the fused activation's derivative is non-zero (kept), or null. */
+  /** The noise, shape [...batchShape, ...z.shape] (see `NoiseDraw`). */
+  noise: NoiseDraw;
+  /** True where the fused activation's derivative is non-zero (bool, kept), or null. */
   mask: Tensor|null;
   zShape: number[];
 }
@@ -94,7 +112,9 @@ export interface SiteSink {
   /** The per-example losses recorded so far, by output index (their sample weights are filled in). */
   readonly records: ReadonlyArray<LossRecord|null>;
   /** The noise of the next site, of activity shape `shape`. */
-  siteNoise(batchShape: readonly number[], shape: number[]): Tensor;
+  drawNoise(batchShape: readonly number[], shape: number[]): NoiseDraw;
+  /** The noise `draw` describes (a new tensor). */
+  noiseOf(draw: NoiseDraw): Tensor;
   /** Keeps `t` until the step ends. */
   keep<T extends Tensor>(t: T): T;
 }
@@ -141,7 +161,7 @@ export class KernelSiteObserver {
       return null;
     }
     const y = k.outputs[0];
-    const noise = this.sink.keep(this.sink.siteNoise(ctx.batchShape, y.shape));
+    const noise = this.sink.drawNoise(ctx.batchShape, y.shape);
     this.sink.sites.push({
       weight: w, spec, kernelName: k.kernelName,
       saved: spec.saved.map(name => this.sink.keep(k.inputs[name].clone())),
@@ -151,7 +171,7 @@ export class KernelSiteObserver {
     if (site.mask == null && w.reluActivation != null) {
       this.preActivations.set(y.id, site);
     }
-    return noise.clone();  // the tracer disposes what it is given
+    return this.sink.noiseOf(noise);  // the tracer disposes what it is given
   };
 
   private biasIdOf(t: Tensor): number|undefined {

@@ -16,13 +16,14 @@ import {LocalStepListener, SiteDeclaration, SiteHandle, WeightLayout} from '../s
 import {biasGradient, declaredSiteEstimate, LossRecord, OutputDerivatives, outputDerivatives, perRowEstimate, weightCreditTerm} from './credit';
 import {ModelAttachment} from './model_attachment';
 import {noiseSeed, NoiseKind, sampleNoise} from './noise';
-import {KernelSite, KernelSiteObserver, SiteSink} from './sites';
+import {KernelSite, KernelSiteObserver, masked, NoiseDraw, reluActiveMask, SiteSink} from './sites';
 
 /** A site declared by a layer (the LocalMixer's normalized pre-activations). */
 interface DeclaredSite {
   decl: SiteDeclaration;
   saved: Tensor[];
-  noise: Tensor;
+  noise: NoiseDraw;
+  /** True where the unit's ReLU passes (bool, kept), or null. */
   mask: Tensor|null;
   zShape: number[];
 }
@@ -53,13 +54,17 @@ export class StepRecorder implements LocalStepListener, SiteSink {
     return this.kernelSites.observe;
   }
 
+  /** The noise of the next site, of activity shape `shape` (see `noiseOf`). */
+  drawNoise(batchShape: readonly number[], shape: number[]): NoiseDraw {
+    return {batchShape: [...batchShape], shape: [...shape], seed: this.siteSeed()};
+  }
+
   /**
-   * Noise of a site with activity shape `shape`: i.i.d. per example and position; the V rows of one
-   * example (the views of a contrastive model) get the same noise.
+   * The noise of a site: i.i.d. per example and position; the V rows of one example (the views of
+   * a contrastive model) get the same noise. The same tensor values every time for one `draw`.
    */
-  siteNoise(batchShape: readonly number[], shape: number[]): Tensor {
+  noiseOf({batchShape, shape, seed}: NoiseDraw): Tensor {
     const views = this.attachment.views;
-    const seed = this.siteSeed();
     if (views === 1 || shape.length === 0 || shape[0] % views !== 0) {
       return sampleNoise([...batchShape, ...shape], this.noise, seed);
     }
@@ -69,10 +74,13 @@ export class StepRecorder implements LocalStepListener, SiteSink {
     });
   }
 
-  /** The next site's noise seed (kernel and declared sites share the counter). */
-  private siteSeed(): number|null {
+  /**
+   * The next site's noise seed (kernel and declared sites share the counter); a random one when
+   * the optimizer has no seed.
+   */
+  private siteSeed(): number {
     const index = this.sites.length + this.declaredSites.length;
-    return this.seed == null ? null : noiseSeed(this.seed, this.step, 1 + index);
+    return this.seed == null ? Math.floor(Math.random() * 2 ** 32) : noiseSeed(this.seed, this.step, 1 + index);
   }
 
   /**
@@ -83,9 +91,10 @@ export class StepRecorder implements LocalStepListener, SiteSink {
     if (!this.perturbActivities || !isTracing()) {
       return {setActive: () => {}};
     }
-    const batchShape = this.batchShape();
-    const noise = this.keep(this.siteNoise(batchShape, decl.z.shape));
-    seedTangent(decl.z, noise);
+    const noise = this.drawNoise(this.batchShape(), decl.z.shape);
+    const u = this.noiseOf(noise);
+    seedTangent(decl.z, u);
+    u.dispose();  // the trace keeps its own reference while z lives
     const site: DeclaredSite = {
       decl, saved: decl.saved.map(t => this.keep(untraced(() => t.clone()))), noise, mask: null,
       zShape: decl.z.shape,
@@ -93,7 +102,7 @@ export class StepRecorder implements LocalStepListener, SiteSink {
     this.declaredSites.push(site);
     return {
       setActive: (post: Tensor) => {
-        site.mask = this.keep(untraced(() => tf.tidy(() => tf.reshape(tf.step(post), site.zShape))));
+        site.mask = this.keep(untraced(() => tf.tidy(() => tf.reshape(reluActiveMask(post, 'relu'), site.zShape))));
       },
     };
   }
@@ -142,10 +151,7 @@ export class StepRecorder implements LocalStepListener, SiteSink {
         continue;  // no loss depends on this site in this step
       }
       const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [K, N]
-      let gz = perRowEstimate(d, site.noise, site.zShape);
-      if (site.mask != null) {
-        gz = tf.mul(gz, site.mask);
-      }
+      const gz = masked(perRowEstimate(d, this.noiseOf(site.noise), site.zShape), site.mask);
       // the one-layer VJP: tfjs's own gradient of the site kernel
       const vjp = tf.getGradient(site.spec.gradKernel)!.gradFunc(gz, site.saved, site.attrs);
       const w = site.weight.variable;
@@ -156,17 +162,15 @@ export class StepRecorder implements LocalStepListener, SiteSink {
       }
     }
     for (const site of this.declaredSites) {
-      const outputs = this.attachment.outputsOfLayer.get(site.decl.layerName) ?? [];
-      const terms = outputs.filter(i => derivatives[i] != null).map(i => declaredSiteEstimate(
-          derivatives[i]!, site.noise, site.zShape, site.decl.layout, site.decl.layerName,
-          this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
-      if (terms.length === 0) {
+      const outputs = (this.attachment.outputsOfLayer.get(site.decl.layerName) ?? []).filter(i => derivatives[i] != null);
+      if (outputs.length === 0) {
         continue;
       }
-      let gz = terms.length === 1 ? terms[0] : tf.addN(terms);
-      if (site.mask != null) {
-        gz = tf.mul(gz, site.mask);
-      }
+      const noise = this.noiseOf(site.noise);
+      const terms = outputs.map(i => declaredSiteEstimate(
+          derivatives[i]!, noise, site.zShape, site.decl.layout, site.decl.layerName,
+          this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
+      const gz = masked(terms.length === 1 ? terms[0] : tf.addN(terms), site.mask);
       const g = site.decl.gradients(gz, site.saved);
       site.decl.weights.forEach((w, i) => add(w, g[i]));
     }

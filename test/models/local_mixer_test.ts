@@ -672,8 +672,13 @@ describeBackends('contrastive LocalMixer', backend => {
     })), step.records));
     expect(step.declaredSites.length).toBe(5);
     for (const s of step.declaredSites) {
-      const [a, b] = tf.split(s.noise, 2, 0);
+      const u = step.noiseOf(s.noise);
+      const [a, b] = tf.split(u, 2, 0);
       expect(values(a)).toEqual(values(b));
+      // drawn again from its seed: the same values every time
+      const again = step.noiseOf(s.noise);
+      expect(values(again)).toEqual(values(u));
+      tf.dispose([u, a, b, again]);
     }
     step.dispose();
     tf.dispose([x, y]);

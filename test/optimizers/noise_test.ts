@@ -1,6 +1,7 @@
 /**
  * Perturbation noise: zero mean, unit variance, uncorrelated, reproducible from the seed, different
- * across seeds — on every backend (tfjs's generator on cpu / wasm, the GPU kernel on webgl / webgpu).
+ * across seeds — on every backend (the JavaScript ziggurat on cpu / wasm, the GPU kernel on webgl /
+ * webgpu; noise_cpu_test.ts tests the former's distribution further).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
