@@ -39,8 +39,10 @@ const USAGE = `usage: node build/bench/peer.js [options]
   --batch N         batch size (default: 128)
   --threads N       threads of both sides: torch.set_num_threads, fg.backends.enableWasmThreads (default: 1)
   --rounds N        alternating rounds, each one ours + one torch process (default: 2)
-  --steps N         timed steps per process, median reported (default: 3)
-  --warmup N        untimed steps per process first (default: 1)
+  --steps N         timed steps per process, median reported (default: 150 for the one-block
+                    presets, whose steps take milliseconds, else 3)
+  --warmup N        untimed steps per process first (default: 30 for the one-block presets, so that
+                    V8 has compiled the step's JavaScript, else 1)
   --python PATH     the interpreter with Debian's python3-torch (default: /usr/bin/python3)
   --help`;
 
@@ -64,8 +66,9 @@ interface Options {
   batch: number;
   threads: number;
   rounds: number;
-  steps: number;
-  warmup: number;
+  /** Timed and warm-up steps per process; null: the preset's default (`stepsOf`). */
+  steps: number|null;
+  warmup: number|null;
   python: string;
   /** Internal: this process is the child measuring ours for one model and mode. */
   child: {model: fg.models.LocalMixerPreset, mode: Mode}|null;
@@ -78,8 +81,8 @@ function parse(argv: string[]): Options {
   const {values} = parseArgs({args: argv, strict: true, allowPositionals: false, options: {
     models: {type: 'string', default: 'M/1/16,M/8/16'}, modes: {type: 'string', default: MODES.join(',')},
     batch: {type: 'string', default: '128'}, threads: {type: 'string', default: '1'},
-    rounds: {type: 'string', default: '2'}, steps: {type: 'string', default: '3'},
-    warmup: {type: 'string', default: '1'}, python: {type: 'string', default: '/usr/bin/python3'},
+    rounds: {type: 'string', default: '2'}, steps: {type: 'string'},
+    warmup: {type: 'string'}, python: {type: 'string', default: '/usr/bin/python3'},
     help: {type: 'boolean', default: false},
     'child-model': {type: 'string'}, 'child-mode': {type: 'string'}, 'child-dump': {type: 'string'},
   }});
@@ -99,9 +102,19 @@ function parse(argv: string[]): Options {
   return {
     models, modes, child, python: values.python as string, dump: values['child-dump'] ?? null,
     batch: p.int('batch', values.batch, 1), threads: p.int('threads', values.threads, 1),
-    rounds: p.int('rounds', values.rounds, 1), steps: p.int('steps', values.steps, 1),
-    warmup: p.int('warmup', values.warmup, 0),
+    rounds: p.int('rounds', values.rounds, 1),
+    steps: values.steps == null ? null : p.int('steps', values.steps, 1),
+    warmup: values.warmup == null ? null : p.int('warmup', values.warmup, 0),
   };
+}
+
+/** The one-block presets: a step takes milliseconds, so many steps, after V8's warm-up. */
+const SMALL_PRESETS: ReadonlySet<string> = new Set(['S/1/1', 'M/1/16']);
+
+/** Warm-up and timed steps per process for `model`: the flags, else the preset's defaults. */
+function stepsOf(o: Options, model: string): {warmup: number, steps: number} {
+  const small = SMALL_PRESETS.has(model);
+  return {warmup: o.warmup ?? (small ? 30 : 1), steps: o.steps ?? (small ? 150 : 3)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -124,11 +137,12 @@ async function measureOurs(o: Options, preset: fg.models.LocalMixerPreset, mode:
   opt.attach(model);  // what the forwardGradient callback does in fit (trainOnBatch runs no callbacks)
   const ys = fg.models.localMixerTargets(model, y);
   try {
-    for (let i = 0; i < o.warmup; i++) {
+    const {warmup, steps: timed} = stepsOf(o, preset);
+    for (let i = 0; i < warmup; i++) {
       await model.trainOnBatch(x, ys);
     }
     const steps: number[] = [];
-    for (let i = 0; i < o.steps; i++) {
+    for (let i = 0; i < timed; i++) {
       const t0 = performance.now();
       await model.trainOnBatch(x, ys);  // resolves after the losses are read: the step has run
       steps.push(performance.now() - t0);
@@ -190,9 +204,10 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Measurem
 }
 
 function ours(o: Options, model: string, mode: Mode): Measurement {
+  const {warmup, steps} = stepsOf(o, model);
   return runChild(process.execPath, [
     __filename, '--child-model', model, '--child-mode', mode, '--batch', String(o.batch),
-    '--threads', String(o.threads), '--steps', String(o.steps), '--warmup', String(o.warmup),
+    '--threads', String(o.threads), '--steps', String(steps), '--warmup', String(warmup),
   ], process.env);
 }
 
@@ -248,9 +263,10 @@ function torchEnv(threads: number, python = '/usr/bin/python3'): NodeJS.ProcessE
 }
 
 function torch(o: Options, model: string, mode: Mode): Measurement {
+  const {warmup, steps} = stepsOf(o, model);
   return runChild(o.python, [
     TORCH_SCRIPT, '--model', model, '--mode', mode, '--batch', String(o.batch), '--threads', String(o.threads),
-    '--steps', String(o.steps), '--warmup', String(o.warmup),
+    '--steps', String(steps), '--warmup', String(warmup),
   ], torchEnv(o.threads, o.python));
 }
 
@@ -306,8 +322,9 @@ async function main(): Promise<void> {
   }
   await tf.setBackend('cpu');
   console.log(`# ours (tfjs wasm, model.trainOnBatch) vs PyTorch (${o.python}, forward_ad) — LocalMixer step, ` +
-              `batch ${o.batch}, torch threads ${o.threads}; ${o.rounds} alternating rounds × (${o.warmup} warm-up + ` +
-              `${o.steps} timed steps) per side; ours/torch = median of per-round ratios of median step times`);
+              `batch ${o.batch}, torch threads ${o.threads}; ${o.rounds} alternating rounds × (` +
+              o.models.map(m => `${m}: ${stepsOf(o, m).warmup} warm-up + ${stepsOf(o, m).steps} timed steps`).join(', ') +
+              `) per side; ours/torch = median of per-round ratios of median step times`);
   const rows: Row[] = [];
   for (const model of o.models) {
     const forward = compareForward(o, model);
