@@ -5,5 +5,5 @@
  * - `withTapePaused`: runs a layer that needs no backward pass without recording on the tape;
  * - `clearingTapeOnThrow`: a backward pass whose forward pass throws leaves no traced state behind.
  */
-export {untraced, withTapePaused} from './tracer';
+export {savingWithoutTangents, untraced, withTapePaused} from './tracer';
 export {clearingTapeOnThrow} from './tracer_tape';

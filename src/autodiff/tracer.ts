@@ -70,6 +70,8 @@ function isExactCustomGradScope(scope: string): boolean {
 /** The engine members the tracer uses (some are private in tfjs's typings). */
 interface EngineInternals {
   runKernelFunc(params: KernelInvocation): Tensor|Tensor[];
+  /** tfjs saves a tensor for a backward pass as `keep(clone(t))` (nothing else calls it). */
+  clone(t: Tensor): Tensor;
   disposeTensor(t: Tensor): void;
   isTapeOn(): boolean;
   addTapeNode(
@@ -197,6 +199,29 @@ export function withTapePaused<T>(fn: () => T): T {
   } finally {
     state.gradientDepth = depth;
     state.activeTape = tape;
+  }
+}
+
+/**
+ * Runs `fn`, which runs a backward pass inside the active trace whose own derivatives nobody reads
+ * (the exact gradients of some layers, taken on the traced forward pass), so that the copies tfjs
+ * saves for it get no tangents: without this, every saved activation keeps a tangent as large as
+ * itself alive until the backward pass. Do not use it where the backward pass is differentiated in
+ * forward mode (forward-over-reverse): its tangents would miss the saved tensors' part.
+ */
+export function savingWithoutTangents<T>(fn: () => T): T {
+  const e = engine();
+  if (active == null || Object.prototype.hasOwnProperty.call(e, 'clone')) {
+    return fn();  // no trace, or already inside one of these
+  }
+  const clone = e.clone;
+  e.clone = function(this: EngineInternals, t: Tensor) {
+    return untraced(() => clone.call(this, t));
+  };
+  try {
+    return fn();
+  } finally {
+    delete (e as unknown as {clone?: unknown}).clone;  // back to the prototype's
   }
 }
 

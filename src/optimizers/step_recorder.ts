@@ -145,20 +145,25 @@ export class StepRecorder implements LocalStepListener, SiteSink {
       grads.set(v.name, prev == null ? g : tf.add(prev, g));
     };
     const derivatives = this.outputDerivatives(batchShape);
+    // Each site's gradients in a tidy of their own: the activation-sized intermediates (the noise
+    // drawn again, the estimate, the masked product) are freed site by site, not at the step's end.
     for (const site of this.sites) {
       const terms = site.weight.outputs.map(i => derivatives[i]?.perExample).filter((d): d is Tensor => d != null);
       if (terms.length === 0) {
         continue;  // no loss depends on this site in this step
       }
-      const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [K, N]
-      const gz = masked(perRowEstimate(d, this.noiseOf(site.noise), site.zShape), site.mask);
-      // the one-layer VJP: tfjs's own gradient of the site kernel
-      const vjp = tf.getGradient(site.spec.gradKernel)!.gradFunc(gz, site.saved, site.attrs);
-      const w = site.weight.variable;
-      add(w, tf.reshape(vjp[site.spec.weightInput](), w.shape));
-      const bias = site.weight.bias;
+      const w = site.weight.variable, bias = site.weight.bias;
+      const [gw, gb] = tf.tidy(() => {
+        const d = terms.length === 1 ? terms[0] : tf.addN(terms);  // [K, N]
+        const gz = masked(perRowEstimate(d, this.noiseOf(site.noise), site.zShape), site.mask);
+        // the one-layer VJP: tfjs's own gradient of the site kernel
+        const vjp = tf.getGradient(site.spec.gradKernel)!.gradFunc(gz, site.saved, site.attrs);
+        const gWeight = tf.reshape(vjp[site.spec.weightInput](), w.shape);
+        return bias == null ? [gWeight] : [gWeight, biasGradient(gz, bias.shape)];
+      });
+      add(w, gw);
       if (bias != null) {
-        add(bias, biasGradient(gz, bias.shape));
+        add(bias, gb!);
       }
     }
     for (const site of this.declaredSites) {
@@ -166,12 +171,13 @@ export class StepRecorder implements LocalStepListener, SiteSink {
       if (outputs.length === 0) {
         continue;
       }
-      const noise = this.noiseOf(site.noise);
-      const terms = outputs.map(i => declaredSiteEstimate(
-          derivatives[i]!, noise, site.zShape, site.decl.layout, site.decl.layerName,
-          this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
-      const gz = masked(terms.length === 1 ? terms[0] : tf.addN(terms), site.mask);
-      const g = site.decl.gradients(gz, site.saved);
+      const g = tf.tidy(() => {
+        const noise = this.noiseOf(site.noise);
+        const terms = outputs.map(i => declaredSiteEstimate(
+            derivatives[i]!, noise, site.zShape, site.decl.layout, site.decl.layerName,
+            this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
+        return site.decl.gradients(masked(terms.length === 1 ? terms[0] : tf.addN(terms), site.mask), site.saved);
+      });
       site.decl.weights.forEach((w, i) => add(w, g[i]));
     }
     return grads;

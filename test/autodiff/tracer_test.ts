@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {getJvpRule, jvp, KernelObserver, listJvpRules, registerJvpRule, seedTangent, tangentOf, unregisterJvpRule, withTangents} from '../../src/autodiff';
+import {savingWithoutTangents} from '../../src/autodiff/internal';
 import {UnsupportedKernelError} from '../../src/errors';
 import {describeBackends, expectClose, randn} from '../util';
 
@@ -217,5 +218,29 @@ describeBackends('tracer', () => {
       }, {observer: k => k.kernelName === tf.BatchMatMul ? u.clone() : null});
       expectClose(got, expected, 1e-5, 1e-6);
     });
+  });
+  it('savingWithoutTangents: what tfjs saves for a backward pass gets no tangent inside it; restored after', () => {
+    const x = randn([3, 4]), v = randn([3, 4]);
+    const save = (t: tf.Tensor) => (tf.engine() as unknown as {clone(t: tf.Tensor): tf.Tensor}).clone(t);
+    withTangents(() => tf.tidy(() => tf.grad((a: tf.Tensor) => {  // the clones need a recording tape
+      seedTangent(a, v);
+      const y = tf.tanh(a);
+      const saved = save(y);  // how tfjs keeps a tensor for a backward pass
+      expect(tangentOf(saved)).not.toBeNull();
+      savingWithoutTangents(() => {
+        const savedLean = save(y);
+        expect(tangentOf(savedLean)).toBeNull();
+        expect(tangentOf(tf.tanh(a))).not.toBeNull();  // the forward pass keeps its tangents
+      });
+      expect(tangentOf(save(y))).not.toBeNull();  // restored
+      return tf.sum(y);
+    })(x)));
+    expect(Object.prototype.hasOwnProperty.call(tf.engine(), 'clone')).toBe(false);
+    // restored when the function throws, too
+    expect(() => withTangents(() => savingWithoutTangents(() => {
+      throw new Error('boom');
+    }))).toThrowError(/boom/);
+    expect(Object.prototype.hasOwnProperty.call(tf.engine(), 'clone')).toBe(false);
+    tf.dispose([x, v]);
   });
 });

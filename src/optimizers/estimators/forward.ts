@@ -10,6 +10,7 @@ import {NamedTensorMap} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import {tangentOf, withTangents} from '../../autodiff';
+import {savingWithoutTangents} from '../../autodiff/internal';
 import {ValueError} from '../../errors';
 import {runLocalStep} from '../../step/local_step';
 import {StepRecorder} from '../step_recorder';
@@ -61,7 +62,8 @@ export function estimate(f: () => tf.Scalar, vars: tf.Variable[], ctx: Estimator
         let value: tf.Scalar;
         let grads: NamedTensorMap = {};
         if (exactVars.length > 0) {
-          ({value, grads} = exactGradients(f, exactVars));
+          // (the backward pass's own tangents are never read: its saved tensors need none)
+          ({value, grads} = savingWithoutTangents(() => exactGradients(f, exactVars)));
         } else {
           value = f();
         }
