@@ -18,6 +18,9 @@ import {checkSpecs, checkSize, fileSystem, readBinaryFile, readJsonFile as readJ
 /** Name of the checkpoint folder inside a run folder. */
 export const CHECKPOINT_DIR = 'checkpoint';
 
+/** Name of the state file (epochs done, RNG state, history, configuration) in a checkpoint folder. */
+export const CHECKPOINT_STATE = 'state.json';
+
 /** A named tensor, as `tf.Optimizer.getWeights()` lists them (names may repeat, e.g. 'iter'). */
 export interface NamedTensor {
   name: string;
@@ -150,7 +153,7 @@ export async function saveCheckpoint<State>(
     config: optimizer.getConfig(),
     weights: specs,
   }));
-  fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
+  fs.writeFileSync(path.join(tmp, CHECKPOINT_STATE), JSON.stringify(state, null, 1));
   const old = `${final}.old`;
   fs.rmSync(old, {recursive: true, force: true});
   if (fs.existsSync(final)) {
@@ -167,10 +170,10 @@ export async function saveCheckpoint<State>(
 export function hasCheckpoint(runDir: string): boolean {
   const final = path.join(runDir, CHECKPOINT_DIR);
   const old = `${final}.old`;
-  if (!fs.existsSync(final) && fs.existsSync(path.join(old, 'state.json'))) {
+  if (!fs.existsSync(final) && fs.existsSync(path.join(old, CHECKPOINT_STATE))) {
     fs.renameSync(old, final);
   }
-  return fs.existsSync(path.join(final, 'state.json'));
+  return fs.existsSync(path.join(final, CHECKPOINT_STATE));
 }
 
 /**
@@ -178,7 +181,7 @@ export function hasCheckpoint(runDir: string): boolean {
  * message for `damagedCheckpoint`); invalid JSON or a failed check names state.json.
  */
 export function readCheckpointState<State>(runDir: string, check?: (state: unknown) => string|null): State {
-  const file = path.join(runDir, CHECKPOINT_DIR, 'state.json');
+  const file = path.join(runDir, CHECKPOINT_DIR, CHECKPOINT_STATE);
   const state = readJsonFile(file);
   const problem = check?.(state) ?? null;
   if (problem != null) {

@@ -16,7 +16,7 @@ import {ValueError} from '../errors';
 import '../layers';  // registers the LocalMixer layers for deserialization
 import {evaluate} from '../models/evaluate';
 import {setUpBackend} from './backend';
-import {CHECKPOINT_DIR, damagedCheckpoint, loadModel, readJsonFile} from './checkpoint';
+import {CHECKPOINT_DIR, CHECKPOINT_STATE, damagedCheckpoint, loadModel, readJsonFile} from './checkpoint';
 import {Io, UsageError} from './progress';
 import {checkDataset, RunState, runStateProblem} from './train';
 
@@ -51,7 +51,7 @@ function locate(dir: string): {modelDir: string, state: RunState|null} {
   const candidates = [path.join(dir, CHECKPOINT_DIR), dir];
   for (const c of candidates) {
     if (fs.existsSync(path.join(c, 'model.json'))) {
-      const statePath = path.join(c, 'state.json');
+      const statePath = path.join(c, CHECKPOINT_STATE);
       if (!fs.existsSync(statePath)) {
         return {modelDir: c, state: null};
       }

@@ -174,11 +174,12 @@ function program(io: Io, result: {code: number}): Command {
         }
       });
 
-  addTrainingOptions(prog.command('reproduce').description('run every (model, mode) and write a Markdown table beside the paper\'s Table 3'))
+  addTrainingOptions(prog.command('reproduce').description('run every (model, mode) and write a Markdown table beside the paper\'s Table 3 (Table 4: contrastive)'))
       .option('--models <list>', 'comma-separated presets', 'S/1/1,M/1/16')
       .option('--modes <list>', '\'all\' or comma-separated training modes', 'all')
       .option('--out <file>', 'Markdown file (default: results.md in the runs folder)')
       .option('--runs-dir <dir>', 'folder of the runs (default: runs/reproduce-<timestamp>)')
+      .option('--data-label <text>', 'how the table names the data, e.g. "CIFAR-10 (JPEG copy)" (default: --data)')
       .option('--resume', 'in --runs-dir, reuse finished runs of the same epochs and resume interrupted ones')
       .option('--quiet', 'no per-run lines')
       .action(async (o: Record<string, unknown>) => {
@@ -192,7 +193,7 @@ function program(io: Io, result: {code: number}): Command {
           const runsDir = (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`;
           const outcomes = await reproduce({
             ...shared, models, modes, out: (o.out as string|undefined) ?? `${runsDir}/results.md`,
-            resumeGrid: o.resume === true, runsDir,
+            resumeGrid: o.resume === true, runsDir, dataLabel: (o.dataLabel as string|undefined) ?? null,
             quiet: o.quiet === true, verbose: o.verbose === true,
           }, io);
           result.code = outcomes.every(x => x.error == null) ? 0 : 1;

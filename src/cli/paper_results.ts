@@ -1,10 +1,11 @@
 /**
- * The paper's supervised results (Ren et al., ICLR 2023, Table 3; notes/PAPER.md §5): test / train
- * error in %, for the settings the CLI can run: MNIST S/1/1 and M/1/16, CIFAR-10 M/8/16.
+ * The paper's results (Ren et al., ICLR 2023; notes/PAPER.md §5): test / train error in %, for the
+ * settings the CLI can run. Table 3 (supervised): MNIST S/1/1 and M/1/16, CIFAR-10 M/8/16; Table 4
+ * (contrastive pretraining, errors of the linear readout): CIFAR-10 M/8/16.
  */
 import {TRAINING_MODES, TrainingMode} from '../models/training_modes';
 
-/** Test and train error (%) of one cell of Table 3. */
+/** Test and train error (%) of one cell of Table 3 or 4. */
 export interface PaperResult {
   test: number;
   train: number;
@@ -33,12 +34,38 @@ export const PAPER_TABLE3: {readonly [column: string]: Column} = {
   },
 };
 
+/** Table 4 columns (contrastive pretraining, linear readout) by `<data set>:<preset>`. */
+export const PAPER_TABLE4: {readonly [column: string]: Column} = {
+  'cifar10:M/8/16': {
+    'BP': r(24.11, 21.08), 'L-BP': r(24.69, 21.80), 'LG-BP': r(29.63, 25.60),
+    'FA': r(45.87, 44.06), 'L-FA': r(37.73, 36.13), 'LG-FA': r(36.72, 34.06), 'DFA': r(46.09, 42.76),
+    'FG-W': r(53.37, 51.56), 'FG-A': r(54.59, 52.96), 'LG-FG-W': r(52.66, 50.23), 'LG-FG-A': r(32.88, 29.73),
+  },
+};
+
 /** The paper's epochs for each data set of Table 3 (§4: MNIST 1000, CIFAR-10 200). */
 export const PAPER_EPOCHS: {readonly [data: string]: number} = {'mnist': 1000, 'cifar10': 200};
 
-/** The paper's test / train error of `mode` on `data` with `preset`, or null if Table 3 has none. */
-export function paperResult(data: string, preset: string, mode: string): PaperResult|null {
-  const column = PAPER_TABLE3[`${data}:${preset}`];
+/** The paper's epochs of contrastive pretraining for each data set of Table 4 (§4: CIFAR-10 1000). */
+export const PAPER_CONTRASTIVE_EPOCHS: {readonly [data: string]: number} = {'cifar10': 1000};
+
+/** The paper's table for an objective: 3 (supervised) or 4 (contrastive). */
+export function paperTable(objective: 'supervised'|'contrastive'): 3|4 {
+  return objective === 'contrastive' ? 4 : 3;
+}
+
+/** The paper's epochs for `data` and `objective`, or undefined when its tables have no such column. */
+export function paperEpochs(data: string, objective: 'supervised'|'contrastive' = 'supervised'): number|undefined {
+  return (objective === 'contrastive' ? PAPER_CONTRASTIVE_EPOCHS : PAPER_EPOCHS)[data];
+}
+
+/**
+ * The paper's test / train error of `mode` on `data` with `preset` for `objective` (Table 3 or 4), or
+ * null if that table has none.
+ */
+export function paperResult(data: string, preset: string, mode: string,
+                            objective: 'supervised'|'contrastive' = 'supervised'): PaperResult|null {
+  const column = (objective === 'contrastive' ? PAPER_TABLE4 : PAPER_TABLE3)[`${data}:${preset}`];
   if (column == null || !(TRAINING_MODES as readonly string[]).includes(mode)) {
     return null;
   }

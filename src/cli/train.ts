@@ -29,10 +29,10 @@ import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, Trainin
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
 import {checkBackend, CliBackend, setUpBackend} from './backend';
-import {CheckpointData, CHECKPOINT_DIR, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
+import {CheckpointData, CHECKPOINT_DIR, CHECKPOINT_STATE, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
 import {numberProblem} from './numbers';
 import {oneOf} from './one_of';
-import {PAPER_EPOCHS, paperResult} from './paper_results';
+import {paperEpochs, paperResult, paperTable} from './paper_results';
 import {curvesSvg, Reference} from './plot';
 import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from './run_folder';
@@ -480,7 +480,7 @@ function resolveConfig(opts: TrainOptions, io: Io): {config: TrainConfig, saved:
   const out = opts.out;
   if (opts.resume) {
     if (!hasCheckpoint(out)) {
-      throw new UsageError(`--resume: no checkpoint in ${path.resolve(out)} (expected ${path.join(out, 'checkpoint', 'state.json')}).`);
+      throw new UsageError(`--resume: no checkpoint in ${path.resolve(out)} (expected ${path.join(out, CHECKPOINT_DIR, CHECKPOINT_STATE)}).`);
     }
     // Every file of the checkpoint is read and checked first: a damaged one fails before anything else.
     const saved = readCheckpoint<RunState>(out, runStateProblem);
@@ -758,7 +758,8 @@ function writeSummary(run: Run, progress: RunProgress, backendInfo: string, fail
   const finished = done >= config.epochs;
   const last = history[done - 1];
   const best = history.reduce((b, r) => (r.testError < b.testError ? r : b), history[0] ?? last);
-  const paper = run.contrastive ? null : paperResult(config.data, config.model, config.mode);
+  const objective = config.objective ?? 'supervised';
+  const paper = paperResult(config.data, config.model, config.mode, objective);
   const summary: TrainSummary = {
     config, out, finished, epochs: done, steps: last?.step ?? 0, stepsPerEpoch: data.stepsPerEpoch,
     trainExamples: data.train.count, testExamples: data.test.count, trainEvalExamples: data.trainEvalCount,
@@ -766,13 +767,13 @@ function writeSummary(run: Run, progress: RunProgress, backendInfo: string, fail
     testError: last?.testError ?? NaN, trainError: last?.trainError ?? NaN, testLoss: last?.testLoss ?? NaN,
     bestTestError: best?.testError ?? NaN, bestEpoch: best?.epoch ?? 0,
     seconds: progress.seconds, backend: backendInfo,
-    paper: paper == null ? null : {...paper, epochs: PAPER_EPOCHS[config.data]},
+    paper: paper == null ? null : {...paper, epochs: paperEpochs(config.data, objective) ?? NaN},
     date: new Date().toISOString(),
     failure,
   };
   const refs: Reference[] = paper == null ? [] : [
-    {label: `paper test ${paper.test.toFixed(2)}%`, value: paper.test, color: '#d62728'},
-    {label: `paper train ${paper.train.toFixed(2)}%`, value: paper.train, color: '#1f77b4'},
+    {label: `paper test ${paper.test.toFixed(2)}% (Table ${paperTable(objective)})`, value: paper.test, color: '#d62728'},
+    {label: `paper train ${paper.train.toFixed(2)}% (Table ${paperTable(objective)})`, value: paper.train, color: '#1f77b4'},
   ];
   fs.writeFileSync(path.join(out, RUN_FILES.curves),
                    curvesSvg(history, `${config.data} ${config.model} ${config.mode} (lr ${config.lr}, batch ${config.batch}, ` +

@@ -14,11 +14,12 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import {CHECKPOINT_DIR, loadModel} from '../../../src/cli/checkpoint';
 import {run} from '../../../src/cli/main';
-import {PAPER_TABLE3} from '../../../src/cli/paper_results';
+import {PAPER_TABLE3, PAPER_TABLE4, paperResult} from '../../../src/cli/paper_results';
 import {curvesSvg, niceTicks} from '../../../src/cli/plot';
 import {bufferIo, UsageError} from '../../../src/cli/progress';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
+import {gridRunDir, ReproduceOptions, resultsMarkdown, settingsMismatch} from '../../../src/cli/reproduce';
 import {checkBackend} from '../../../src/cli/backend';
 import {oneOf} from '../../../src/cli/one_of';
 import {checkDataset, checkMode, checkPreset, checkSchedule, EpochRecord, epochTrainingImages, makeSchedule, OBJECTIVES, SCHEDULES, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
@@ -194,7 +195,7 @@ describe('cli (node): tfjs-fg', () => {
     }
     const summary = readSummary(full);
     expect(summary.config.objective).toBe('contrastive');
-    expect(summary.paper).toBeNull();
+    expect(summary.paper).toEqual({test: 32.88, train: 29.73, epochs: 1000});  // Table 4
     const model = await loadModel(path.join(full, CHECKPOINT_DIR));
     expect(model.outputNames).toEqual(['head_0', 'head_1', 'head_2', 'head_3', 'classifier']);
     expect(model.inputs[0].shape).toEqual([null, 2, 32, 32, 3]);
@@ -289,10 +290,12 @@ describe('cli (node): tfjs-fg', () => {
     fs.mkdirSync(path.join(runs, 'mnist-S_1_1-BP', CHECKPOINT_DIR), {recursive: true});
     fs.writeFileSync(path.join(runs, 'mnist-S_1_1-BP', CHECKPOINT_DIR, 'state.json'), '{}');
     const r = await cli('reproduce', '--data', 'mnist', '--data-dir', dataDir, '--models', 'S/1/1', '--modes', 'LG-FG-A,BP',
-                        '--epochs', '1', '--batch', '32', '--backend', 'cpu', '--out', md, '--runs-dir', runs, '--quiet');
+                        '--epochs', '1', '--batch', '32', '--backend', 'cpu', '--out', md, '--runs-dir', runs, '--quiet',
+                        '--data-label', 'MNIST (tiny copy)');
     expect(r.code).toBe(1);  // one run failed
     const text = fs.readFileSync(md, 'utf8');
-    for (const s of ['data: mnist', 'epochs: 1 (paper: 1000)', 'batch 32', 'lr 0.01', 'schedule linear', 'backend: cpu',
+    expect(text).toMatch(/^# Table 3 reproduction: MNIST \(tiny copy\), S\/1\/1\n/);
+    for (const s of ['data: MNIST (tiny copy)', 'objective: supervised', 'epochs: 1 (paper: 1000;', 'batch 32', 'lr 0.01', 'schedule linear', 'backend: cpu',
                      'seed 0', 'date ', '- time: ']) {
       expect(text).withContext(s).toContain(s);
     }
@@ -301,7 +304,8 @@ describe('cli (node): tfjs-fg', () => {
     expect(rows[0]).toContain('S/1/1 paper test / train');
     expect(rows.length).toBe(3);
     expect(rows[1]).toMatch(/^\| BP \| error: .*already holds a run.* \| 2\.66 \/ 0\.00 \|/);  // Table 3 order
-    expect(rows[2]).toMatch(/^\| LG-FG-A \| \d+\.\d\d \/ \d+\.\d\d \| 3\.24 \/ 1\.53 \| \d/);
+    // the time links the run's curves, relative to the table
+    expect(rows[2]).toMatch(/^\| LG-FG-A \| \d+\.\d\d \/ \d+\.\d\d \| 3\.24 \/ 1\.53 \| \[\d[^\]]*\]\(\.\.\/repro-runs\/mnist-S_1_1-LG-FG-A\/curves\.svg\) \|$/);
     expect(fs.existsSync(path.join(runs, 'mnist-S_1_1-LG-FG-A', 'summary.json'))).toBe(true);
     // --resume reuses the finished run (same numbers, no training) and retries the failed one
     fs.rmSync(path.join(runs, 'mnist-S_1_1-BP'), {recursive: true});
@@ -312,6 +316,13 @@ describe('cli (node): tfjs-fg', () => {
     const rows2 = fs.readFileSync(md, 'utf8').split('\n').filter(l => l.startsWith('| '));
     expect(rows2[2]).toBe(rows[2]);
     expect(rows2[1]).toMatch(/^\| BP \| \d+\.\d\d \/ \d+\.\d\d \| 2\.66/);
+    expect(fs.readFileSync(path.join(runs, 'mnist-S_1_1-LG-FG-A', 'log.jsonl'), 'utf8')).toBe(log);
+    // --resume never reuses (or resumes) a run made with other settings
+    const other = await cli('reproduce', '--data', 'mnist', '--data-dir', dataDir, '--models', 'S/1/1', '--modes', 'LG-FG-A',
+                            '--epochs', '1', '--batch', '32', '--lr', '0.02', '--backend', 'cpu', '--out', md, '--runs-dir', runs,
+                            '--quiet', '--resume');
+    expect(other.code).toBe(1);
+    expect(fs.readFileSync(md, 'utf8')).toContain('mnist-S_1_1-LG-FG-A holds a run with other settings: lr 0.01 (grid: 0.02)');
     expect(fs.readFileSync(path.join(runs, 'mnist-S_1_1-LG-FG-A', 'log.jsonl'), 'utf8')).toBe(log);
     expect((await cli('reproduce', '--resume')).code).toBe(2);  // needs --runs-dir
   }, SLOW);
@@ -695,6 +706,35 @@ describe('cli (node): pieces', () => {
     }
   });
 
+  it('reproduce: the contrastive table is Table 4 (readout errors), its runs in their own folders', () => {
+    const opts: ReproduceOptions = {
+      data: 'cifar10', dataDir: null, epochs: 2, batch: 128, lr: 0.0625, schedule: 'cosine', warmupEpochs: 0.5,
+      momentum: 0.9, weightDecay: 1e-4, backend: 'wasm', seed: 0, limitTrain: null, limitTest: null, trainEvalSize: null,
+      objective: 'contrastive', areaLowerBound: null, models: ['M/8/16'], modes: ['BP', 'DFA', 'LG-FG-A'],
+      out: path.join('docs', 'results-cifar10.md'), runsDir: path.join('docs', 'results'), quiet: true, verbose: false,
+      dataLabel: 'CIFAR-10 (JPEG copy)',
+    };
+    const text = resultsMarkdown(opts, [{model: 'M/8/16', mode: 'DFA', summary: null, error: 'DFA needs labels', seconds: 1}],
+                                 new Date(0), true);
+    expect(text).toMatch(/^# Table 4 reproduction: CIFAR-10 \(JPEG copy\) contrastive, M\/8\/16\n/);
+    expect(text).toContain('linear readout');
+    expect(text).toContain('epochs: 2 (paper: 1000;');
+    const rows = text.split('\n').filter(l => l.startsWith('| '));
+    expect(rows.slice(1)).toEqual([
+      '| BP | not run | 24.11 / 21.08 |  |',
+      '| DFA | error: DFA needs labels | 46.09 / 42.76 | 1.0s |',
+      '| LG-FG-A | not run | 32.88 / 29.73 |  |',
+    ]);
+    expect(gridRunDir('g', 'cifar10', 'contrastive', 'M/8/16', 'BP')).toBe(path.join('g', 'cifar10-contrastive-M_8_16-BP'));
+    expect(gridRunDir('g', 'cifar10', 'supervised', 'M/8/16', 'BP')).toBe(path.join('g', 'cifar10-M_8_16-BP'));
+    const wanted = {...opts, model: 'M/8/16' as const, mode: 'BP' as const};
+    expect(settingsMismatch({...wanted}, wanted)).toEqual([]);
+    expect(settingsMismatch({...wanted, objective: undefined, epochs: 9, backend: 'cpu', dataDir: '/x'}, wanted))
+        .toEqual(['objective "supervised" (grid: "contrastive")']);
+    expect(settingsMismatch({...wanted, areaLowerBound: 0.3, seed: 1}, wanted))
+        .toEqual(['seed 1 (grid: 0)', 'areaLowerBound 0.3 (grid: null)']);
+  });
+
   it('paper Table 3 has every mode for the three columns', () => {
     expect(Object.keys(PAPER_TABLE3).sort()).toEqual(['cifar10:M/8/16', 'mnist:M/1/16', 'mnist:S/1/1']);
     for (const column of Object.values(PAPER_TABLE3)) {
@@ -702,6 +742,10 @@ describe('cli (node): pieces', () => {
     }
     expect(PAPER_TABLE3['mnist:M/1/16']['LG-FG-A']).toEqual({test: 2.55, train: 0});
     expect(PAPER_TABLE3['cifar10:M/8/16']['LG-FG-A']).toEqual({test: 30.68, train: 19.39});
+    expect(Object.keys(PAPER_TABLE4['cifar10:M/8/16'])).toEqual([...TRAINING_MODES]);
+    expect(paperResult('cifar10', 'M/8/16', 'LG-BP', 'contrastive')).toEqual({test: 29.63, train: 25.60});
+    expect(paperResult('cifar10', 'M/8/16', 'LG-BP')).toEqual({test: 33.84, train: 0.05});
+    expect(paperResult('mnist', 'M/1/16', 'BP', 'contrastive')).toBeNull();
   });
 
   it('curves.svg: ticks and a single-epoch plot', () => {
