@@ -3,7 +3,8 @@
  *
  * 1. Training step of LG-FG-A, LG-BP and BP on the same model (default M/8/16, batches 128 and 32,
  *    CIFAR-10-shaped random data): median ms/step of `model.trainOnBatch` after a warm-up, and the
- *    step's peak memory (`tf.profile` peakBytes minus the bytes alive before the step). Each
+ *    step's peak memory (the data buffers alive above those alive before the step, each counted
+ *    once: `peakBufferBytes`; `tf.profile`'s peakBytes counts the clones tfjs saves again). Each
  *    measurement runs in its own process, one after the other (a step that does not fit in wasm's
  *    memory aborts the wasm module); ratios to BP at the same batch.
  * 2. Peak memory (on cpu) of the local loss's directional derivatives as the groups grow (1 → 32), for
@@ -20,7 +21,7 @@ import {parseArgs} from 'util';
 
 import * as fg from '../src';
 import {localLossTangents} from '../src/losses/local_cross_entropy';
-import {flagParsers, median, ms, printTable, setUpBackends, UsageError, x2} from './report';
+import {flagParsers, median, ms, peakBufferBytes, printTable, setUpBackends, UsageError, x2} from './report';
 
 require('@tensorflow/tfjs-backend-cpu');
 require('@tensorflow/tfjs-backend-wasm');
@@ -49,14 +50,8 @@ function parse() {
   };
 }
 
-/** Peak bytes of `fn` above what was alive before it. */
-async function peakOf(fn: () => Promise<unknown>|unknown): Promise<number> {
-  const before = tf.memory().numBytes;
-  const info = await tf.profile(async () => {
-    await fn();
-  });
-  return info.peakBytes - before;
-}
+/** Peak bytes of `fn` above what was alive before it (data buffers, each counted once). */
+const peakOf = peakBufferBytes;
 
 /** Child: one mode at one batch size → {ms, peak} on stdout. */
 async function measureStep(preset: fg.models.LocalMixerPreset, mode: string, batch: number, reps: number) {

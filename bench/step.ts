@@ -10,9 +10,9 @@
  *   bp    fg.optimizers.forwardGradient({perturb: 'none'})      + the callback (the BP baseline:
  *         exact gradients through the same optimizer pipeline)
  *   sgd   plain tf.train.sgd, no callback (tfjs's own path, for reference)
- * and the peak memory of one step: `tf.profile(() => model.trainOnBatch(x, y))`, peakBytes minus
- * the bytes alive when the step starts (the step's working set), plus the number of kernels the
- * step runs. It prints RATIOS to bp; absolute ms and MB are supporting detail only.
+ * and the peak memory of one step: the data buffers alive during `model.trainOnBatch(x, y)` above
+ * those alive when it starts (the step's working set; each buffer counted once, see
+ * `peakBufferBytes`), plus the number of kernels the step runs (`tf.profile`). It prints RATIOS to bp; absolute ms and MB are supporting detail only.
  *
  * Run: npx tsc -p tsconfig.test.json && node build/bench/step.js --backends wasm,cpu
  * (see bench/README.md)
@@ -22,7 +22,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
 import * as fg from '../src';
-import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, printTable, quantile, setUpBackends, UsageError, x2} from './report';
+import {Column, flagParsers, median, ms, pairedRatio, pairedSpread, peakBufferBytes, printTable, quantile, setUpBackends, UsageError, x2} from './report';
 import {BUILDERS, randomData} from './models';
 import {ForwardGradientOptimizer} from '../src/optimizers/forward_gradient_optimizer';
 
@@ -238,10 +238,11 @@ async function benchModel(backend: string, name: ModelName, opts: Options): Prom
       const fgOpt = opt instanceof ForwardGradientOptimizer ? opt : null;
       fgOpt?.attach(t.model);
       try {
-        const startBytes = tf.memory().numBytes;
-        const info = await tf.profile(() => t.model.trainOnBatch(xb, yb));
-        peaks.push(info.peakBytes - startBytes);
-        kernels.push(info.kernels.length);
+        let kernelCount = 0;
+        peaks.push(await peakBufferBytes(async () => {
+          kernelCount = (await tf.profile(() => t.model.trainOnBatch(xb, yb))).kernels.length;
+        }));
+        kernels.push(kernelCount);
       } finally {
         fgOpt?.detach();
       }
@@ -299,7 +300,7 @@ async function main(): Promise<void> {
               'BP = {perturb: none} (same pipeline), sgd = plain tf.train.sgd;');
   console.log('time: model.fit over R batches (FG variants with fg.callbacks.forwardGradient()), ' +
               'ratios = medians of per-round ratios to BP, rounds in rotating order;');
-  console.log('peak: tf.profile(() => model.trainOnBatch(x, y)).peakBytes minus the bytes alive ' +
+  console.log('peak: the data buffers alive during model.trainOnBatch(x, y) above those alive ' +
               'before the step (the step\'s working set).\n');
 
   await setUpBackends(opts.backends);

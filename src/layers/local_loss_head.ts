@@ -15,11 +15,12 @@ import type {Kwargs} from '@tensorflow/tfjs-layers/dist/types';
 import type {Initializer} from '@tensorflow/tfjs-layers/dist/initializers';
 
 import {isTracing, tangentOf} from '../autodiff/jvp';
+import {untraced} from '../autodiff/internal';
 import {stopGradient} from '../autodiff/stop_gradient';
 import {ValueError} from '../errors';
 import {normalize} from './layer_norm';
 import type {Feedback} from './local_mixer_block';
-import {denseLinear, initScale} from './local_ops';
+import {denseLinear, initScale, logitShareTangents} from './local_ops';
 import {annotate, annotationOf, inLocalStep, keepForStep, LocalHeadInfo, StepCapabilities} from '../step/local_step';
 import {fmtShape, isPositiveInt, layerLabel, singleInput, singleShape} from './utils';
 
@@ -129,21 +130,27 @@ abstract class LinearHead extends tfl.layers.Layer implements StepCapabilities {
   }
 
   /**
-   * In a training step, tells the local loss of `out` what it needs (see `LocalHeadInfo`): the
-   * features whose patch mean the kernel maps, their tangent, the kernel, and the DFA taps of the
-   * block that produced `raw` (the head's input). Outside a step nothing is done.
+   * In a training step, tells the local loss of `out` what it needs (see `LocalHeadInfo`): how the
+   * tangent of `features` (whose patch mean the kernel maps) splits over the (patch, group) losses,
+   * and the DFA taps of the block that produced `raw` (the head's input). Outside a step nothing is
+   * done.
    */
   protected annotateLocal(out: Tensor, raw: Tensor, features: Tensor, groups: number, pooled?: Tensor): void {
     if (!inLocalStep()) {
       return;
     }
     const t = isTracing() ? tangentOf(features) : null;
+    const kernel = this.kernel!.read();
+    const [d, classes] = kernel.shape;
+    // Per (patch, group) the shares hold C numbers where the features' tangent holds D/G.
+    const shares = t != null && groups * classes < d ? untraced(() => logitShareTangents(t, kernel, groups)) : null;
     const info: LocalHeadInfo = {
-      features: keepForStep(features), featuresTangent: t, kernel: keepForStep(this.kernel!.read()), groups,
+      shares, featuresTangent: shares == null ? t : null, kernel: shares == null && t != null ? keepForStep(kernel) : null,
+      groups,
     };
     const feedbackLogits = pooled == null ? null : this.feedbackLogits(pooled);
-    annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null, feedbackLogits},
-             [...(t == null ? [] : [t]), ...(feedbackLogits == null ? [] : [feedbackLogits])]);
+    const kept = [shares ?? t, feedbackLogits].filter((k): k is Tensor => k != null);
+    annotate(out, {localHead: info, dfaTaps: annotationOf(raw)?.dfaTaps ?? null, feedbackLogits}, kept);
   }
 
   protected headInput(inputs: Tensor|Tensor[]): Tensor {

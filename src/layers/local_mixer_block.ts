@@ -228,27 +228,34 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
   /**
    * Declares linear layer `i`'s site (its post-LN activity `out.z`) and returns its handle. The
    * local pull-back maps the activity gradient through the post-LN (as `linear` normalizes) to the
-   * weights, from the very input `out.a` the linear layer was fed.
+   * weights, from the linear layer's input, which `input` recomputes from `sources` (the block's
+   * input, or the previous site's z: tensors the step keeps anyway), so the step does not keep a
+   * copy of every layer's input as well.
    */
-  private site(i: number, out: LinearOut, layout: ActivityLayout, lnAxis: number) {
+  private site(i: number, out: LinearOut, layout: ActivityLayout, lnAxis: number, sources: Tensor[],
+               input: (sources: Tensor[]) => Tensor) {
     const sub = this.subs[i];
     const kernel = sub.kernel.read() as tf.Variable;
     const bias = sub.bias.read() as tf.Variable;
     const {epsilon, groups} = this;
+    const n = sources.length;
     if (out.stats != null) {
       const view = out.stats.view;
       return declareSite({
-        layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.z, out.stats.rstd],
-        gradients: (gz: Tensor, [a, z, rstd]: Tensor[]) => tf.tidy(() => {
+        layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [...sources, out.z, out.stats.rstd],
+        gradients: (gz: Tensor, saved: Tensor[]) => tf.tidy(() => {
+          const [z, rstd] = saved.slice(n);
           // gh in the LN's view (the same element order as the linear output)
           const gh = normalizePullback(tf.reshape(z, view.shape), rstd, tf.reshape(gz, view.shape), view.axis);
-          return linearWeightGradients(sub.kind, a, gh, kernel.shape);
+          return linearWeightGradients(sub.kind, input(saved.slice(0, n)), gh, kernel.shape);
         }),
       });
     }
     return declareSite({
-      layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [out.a, out.h],
-      gradients: (gz: Tensor, [a, h]: Tensor[]) => tf.tidy(() => {
+      layerName: this.name, z: out.z, layout, weights: [kernel, bias], saved: [...sources, out.h],
+      gradients: (gz: Tensor, saved: Tensor[]) => tf.tidy(() => {
+        const a = input(saved.slice(0, n));
+        const h = saved[n];
         if (sub.kind === 'dense') {
           return linearWeightGradients('dense', a, layerNormBackward(h, tf.reshape(gz, h.shape), lnAxis, epsilon), kernel.shape);
         }
@@ -274,20 +281,24 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
         return stopGradient(post);
       };
       let out: Tensor;
+      // Each linear layer's input as its site recomputes it (the same kernels on the same tensors).
+      const lnChannels = ([t]: Tensor[]) => normalize(t, {epsilon});
+      const lnGroupsOfRelu = ([z]: Tensor[]) => normalize(tf.relu(z), {groups: g, epsilon});
       if (this.index === 0) {
-        const l0 = this.linear(0, normalize(x, {epsilon}), -1);
-        const s0 = this.site(0, l0, 'channels', -1);
+        const l0 = this.linear(0, lnChannels([x]), -1);
+        const s0 = this.site(0, l0, 'channels', -1, [x], lnChannels);
         const y0 = tf.relu(l0.z);
         s0.setActive(y0);
         const l1 = this.linear(1, normalize(next(y0, h, 0), {groups: g, epsilon}), -1);
-        const s1 = this.site(1, l1, 'channels', -1);
+        const s1 = this.site(1, l1, 'channels', -1, [l0.z], lnGroupsOfRelu);
         out = tf.relu(l1.z);
         s1.setActive(out);
       } else {
         // Token mixing (the code's mlp_block): one LN over the channels of each patch, then the
         // token FC on the transposed layout [N, D, P], then LN over the channels (axis 1).
-        const lt = this.linear(0, tf.transpose(normalize(x, {epsilon}), [0, 2, 1]), 1);
-        const st = this.site(0, lt, 'tokens', 1);
+        const tokenInput = ([t]: Tensor[]) => tf.transpose(normalize(t, {epsilon}), [0, 2, 1]);
+        const lt = this.linear(0, tokenInput([x]), 1);
+        const st = this.site(0, lt, 'tokens', 1, [x], tokenInput);
         const yt = tf.relu(lt.z);
         st.setActive(yt);
         let x1 = tf.transpose(yt, [0, 2, 1]);
@@ -298,11 +309,12 @@ export class LocalMixerBlock extends tfl.layers.Layer implements LocalLearner {
           x1 = stopGradient(x1);
         }
         const l1 = this.linear(1, normalize(x1, {epsilon}), -1);
-        const s1 = this.site(1, l1, 'channels', -1);
+        const s1 = this.site(1, l1, 'channels', -1, [lt.z],
+                             ([zt]) => normalize(tf.transpose(tf.relu(zt), [0, 2, 1]), {epsilon}));
         const y1 = tf.relu(l1.z);
         s1.setActive(y1);
         const l2 = this.linear(2, normalize(next(y1, h, 1), {groups: g, epsilon}), -1);
-        const s2 = this.site(2, l2, 'channels', -1);
+        const s2 = this.site(2, l2, 'channels', -1, [l1.z], lnGroupsOfRelu);
         out = addRelu(l2.z, x);
         s2.setActive(out);
       }

@@ -156,3 +156,21 @@ export function layerNormBackward(h: Tensor, dy: Tensor, axis: number, epsilon: 
     return normalizePullback(y, rstd, dy, axis);
   });
 }
+
+/**
+ * The tangent of each (patch p, group g)'s share of a local head's output: from the tangent ẋ
+ * [...K, N, P, D] of the features whose patch mean the kernel W [D, C] maps,
+ * Σ_{d∈g} ẋ[n,p,d]·W[d,c] / P → [...K, N, P, G, C] (one batched matMul over the G groups). Summed
+ * over p and g it is the tangent of the output through the kernel.
+ */
+export function logitShareTangents(featuresTangent: Tensor, kernel: Tensor, groups: number): Tensor {
+  return tf.tidy(() => {
+    const shape = featuresTangent.shape;
+    const p = shape[shape.length - 2] as number, d = shape[shape.length - 1] as number;
+    const rows = tf.util.sizeFromShape(shape.slice(0, -1));
+    const classes = kernel.shape[1] as number;
+    const byGroup = tf.transpose(tf.reshape(featuresTangent, [rows, groups, d / groups]), [1, 0, 2]);  // [G, rows, D/G]
+    const y = tf.matMul(byGroup, tf.reshape(kernel, [groups, d / groups, classes]));  // [G, rows, C]
+    return tf.reshape(tf.div(tf.transpose(y, [1, 0, 2]), p), [...shape.slice(0, -1), groups, classes]);
+  });
+}

@@ -53,11 +53,25 @@ export function localLossTangents(featuresTangent: Tensor, kernel: Tensor, error
  */
 export function recordLocalTangents(loss: Tensor, yPred: Tensor, error: () => Tensor): void {
   const head = annotationOf(yPred)?.localHead;
-  if (head?.featuresTangent == null) {
+  if (head == null || (head.shares == null && head.featuresTangent == null)) {
     return;
   }
-  const local = untraced(() => tf.tidy(() => localLossTangents(head.featuresTangent!, head.kernel, error(), head.groups)));
+  const local = untraced(() => tf.tidy(() => head.shares != null ?
+      localLossTangentsFromShares(head.shares, error()) :
+      localLossTangents(head.featuresTangent!, head.kernel!, error(), head.groups)));
   annotate(loss, {localTangents: local}, [local]);
+}
+
+/**
+ * The per-(example, patch, group) directional derivatives from the head's share tangents
+ * [...K, N, P, G, C] (see `LocalHeadInfo`) and `error` [N, C]: ṡ[n,p,g] = Σ_c share[n,p,g,c]·error[n,c]
+ * → [...K, N, P, G].
+ */
+export function localLossTangentsFromShares(shares: Tensor, error: Tensor): Tensor {
+  return tf.tidy(() => {
+    const [n, c] = [shares.shape[shares.rank - 4], shares.shape[shares.rank - 1]];
+    return tf.sum(tf.mul(shares, tf.reshape(error, [n, 1, 1, c])), -1);
+  });
 }
 
 /**

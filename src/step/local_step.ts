@@ -95,14 +95,22 @@ export interface LocalStepListener {
   declareSite(site: SiteDeclaration): SiteHandle;
 }
 
-/** What `LocalLossHead` tells the local loss about its logits during a training step. */
+/**
+ * What a local head tells its local loss about its output during a forward-mode training step: how
+ * the output's tangent splits over the (patch, group) losses, in whichever of two forms is smaller
+ * for the head's sizes (kept for the step, so the smaller, the less memory a step holds).
+ */
 export interface LocalHeadInfo {
-  /** The normalized features [N, P, D] whose patch mean the kernel maps to the logits. */
-  features: Tensor;
-  /** Their tangent [...K, N, P, D] in a forward-mode step, else null. */
+  /**
+   * [...K, N, P, G, C]: the tangent of each (patch p, group g)'s share of the output,
+   * Σ_{d∈g} ẋ[n,p,d]·W[d,c] / P, ẋ the tangent of the features the head averages over the patches
+   * and W its kernel [D, C]. Null when the head gives `featuresTangent` instead.
+   */
+  shares: Tensor|null;
+  /** [...K, N, P, D]: ẋ itself, with `kernel`; null when the head gives `shares`. */
   featuresTangent: Tensor|null;
-  /** The kernel [D, classes]. */
-  kernel: Tensor;
+  /** The kernel W [D, C] (with `featuresTangent`). */
+  kernel: Tensor|null;
   groups: number;
 }
 

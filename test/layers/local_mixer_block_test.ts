@@ -100,9 +100,11 @@ describeBackends('layers: LocalMixerBlock against the code\'s block0 / mlp_block
     tf.tidy(() => {
       expectClose(out, codeMlpBlock(x, ws, groups), 1e-4 * tolScale(), 1e-4 * tolScale(), 'block output');
       expect(sites.map(s => s.layout)).toEqual(['tokens', 'channels', 'channels']);
-      const lnx = codeLn(x, -1);
-      // The token layer's input (what its FC and its local weight gradient use) is LN_D(x)ᵀ.
-      expectClose(sites[0].saved[0], tf.transpose(lnx, [0, 2, 1]), 1e-4 * tolScale(), 1e-5 * tolScale(), 'token input');
+      // The token site keeps the block's input itself (its pull-back recomputes the FC's input LN_D(x)ᵀ
+      // from it, as the weight-gradient spec below checks), and each later site the previous site's z.
+      expectClose(sites[0].saved[0], x, 0, 0, 'token site keeps the block input');
+      expect(sites[1].saved[0].dataId).withContext('site 1 keeps site 0\'s z').toBe(sites[0].z.dataId);
+      expect(sites[2].saved[0].dataId).withContext('site 2 keeps site 1\'s z').toBe(sites[1].z.dataId);
       expectClose(sites[0].z, codeTokenZ(x, ws[0], ws[1]), 1e-4 * tolScale(), 1e-4 * tolScale(), 'token activity');
     });
     tf.dispose([x, out, ...ws, ...sites.flatMap(s => [s.z, ...s.saved])]);

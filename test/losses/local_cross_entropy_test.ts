@@ -8,7 +8,8 @@ import {Tensor} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
-import {localLossTangents} from '../../src/losses/local_cross_entropy';
+import {logitShareTangents} from '../../src/layers/local_ops';
+import {localLossTangents, localLossTangentsFromShares} from '../../src/losses/local_cross_entropy';
 import {annotationOf, runLocalStep} from '../../src/step/local_step';
 import {describeBackends, expectClose, randn, tolScale} from '../util';
 
@@ -67,6 +68,21 @@ describeBackends('local cross-entropy (fused) = naive stop-gradient formulation'
       const {tangent} = fg.jvp(xx => naiveLosses(xx, w, b, y, G), [x], [xts]);
       const error = tf.sub(tf.softmax(tf.add(tf.matMul(tf.mean(x, 1), w), b)), y);
       expectClose(localLossTangents(xts, w, error, G), tangent as Tensor, 1e-4 * tolScale(), 1e-6 * tolScale());
+    });
+  });
+
+  it('per-(example, patch, group) JVP from the head\'s share tangents (the form a head keeps when G·C < D) equals the naive losses\' JVP', () => {
+    tf.tidy(() => {
+      for (const xtK of [xt, randn([3, N, P, D])]) {
+        const {tangent} = fg.jvp(xx => naiveLosses(xx, w, b, y, G), [x], [xtK]);
+        const error = tf.sub(tf.softmax(tf.add(tf.matMul(tf.mean(x, 1), w), b)), y);
+        const shares = logitShareTangents(xtK, w, G);
+        expect(shares.shape).toEqual([...xtK.shape.slice(0, -1), G, C]);
+        // summed over the patches and groups, the shares are the logits' tangent mean(ẋ)·W
+        expectClose(tf.sum(shares, [-3, -2]), tf.reshape(tf.matMul(tf.reshape(tf.mean(xtK, -2), [-1, D]), w), [...xtK.shape.slice(0, -3), N, C]),
+                    1e-4 * tolScale(), 1e-6 * tolScale(), 'shares sum to the logits tangent');
+        expectClose(localLossTangentsFromShares(shares, error), tangent as Tensor, 1e-4 * tolScale(), 1e-6 * tolScale(), 'local tangents');
+      }
     });
   });
 

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {NamedTensorMap, Tensor} from '@tensorflow/tfjs-core';
 
-import {clearingTapeOnThrow} from '../../autodiff/internal';
+import {clearingTapeOnThrow, recordingOnlyFrom} from '../../autodiff/internal';
 import {runLocalStep} from '../../step/local_step';
 import {allFinite} from '../transforms';
 import {Estimate, EstimatorContext} from './estimator';
@@ -45,11 +45,12 @@ export function estimate(f: () => tf.Scalar, vars: tf.Variable[], _ctx: Estimato
 }
 
 /**
- * One backward pass restricted to `vars` (the tape walks only their paths), inside a traced step:
- * the loss and the gradients of the variables the loss reaches.
+ * One backward pass restricted to `vars` (the tape records and walks only their paths), inside a
+ * traced step: the loss and the gradients of the variables the loss reaches.
  */
 export function exactGradients(f: () => tf.Scalar, vars: tf.Variable[]): {value: tf.Scalar, grads: NamedTensorMap} {
-  const r = clearingTapeOnThrow(() => tf.engine().gradients(freeingTapeOnThrow(f), vars, undefined, true));
+  const record = freeingTapeOnThrow(() => recordingOnlyFrom(vars, f));
+  const r = clearingTapeOnThrow(() => tf.engine().gradients(record, vars, undefined, true));
   const grads: NamedTensorMap = {};
   vars.forEach((v, i) => {
     if (r.grads[i] != null) {
