@@ -16,14 +16,20 @@ export interface Io {
   barStream: NodeJS.WritableStream|null;
 }
 
-/** The process's stdout / stderr; the bar is drawn on stderr when it is a terminal. */
+/**
+ * The process's stdout / stderr; the bar is drawn on stderr (redrawn in place on a terminal, else a
+ * line every `NOT_TTY_PROGRESS_MS`, so a long run logged to a file still shows how far it is).
+ */
 export function processIo(): Io {
   return {
     out: line => process.stdout.write(`${line}\n`),
     err: line => process.stderr.write(`${line}\n`),
-    barStream: process.stderr.isTTY ? process.stderr : null,
+    barStream: process.stderr,
   };
 }
+
+/** How often the progress bar prints a line when its stream is not a terminal (a file, a pipe). */
+export const NOT_TTY_PROGRESS_MS = 60_000;
 
 /** An `Io` that only collects the lines (tests, `--quiet`-like use in-process). */
 export function bufferIo(): Io&{stdout: string[], stderr: string[]} {
@@ -103,6 +109,8 @@ export class EpochProgress {
       etaBuffer: 20,
       fps: 5,
       clearOnComplete: false,
+      noTTYOutput: true,
+      notTTYSchedule: NOT_TTY_PROGRESS_MS,
     }, cliProgress.Presets.shades_classic);
     this.bar.start(total, 0, {loss: '-', acc: '-'});
   }

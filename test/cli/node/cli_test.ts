@@ -9,6 +9,7 @@ import {createHash} from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import {Writable} from 'stream';
 
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -16,7 +17,7 @@ import {CHECKPOINT_DIR, loadModel} from '../../../src/cli/checkpoint';
 import {run} from '../../../src/cli/main';
 import {PAPER_TABLE3, PAPER_TABLE4, paperResult} from '../../../src/cli/paper_results';
 import {curvesSvg, niceTicks} from '../../../src/cli/plot';
-import {bufferIo, UsageError} from '../../../src/cli/progress';
+import {bufferIo, EpochProgress, UsageError} from '../../../src/cli/progress';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
 import {gridRunDir, ReproduceOptions, resultsMarkdown, settingsMismatch} from '../../../src/cli/reproduce';
@@ -746,6 +747,23 @@ describe('cli (node): pieces', () => {
     expect(paperResult('cifar10', 'M/8/16', 'LG-BP', 'contrastive')).toEqual({test: 29.63, train: 25.60});
     expect(paperResult('cifar10', 'M/8/16', 'LG-BP')).toEqual({test: 33.84, train: 0.05});
     expect(paperResult('mnist', 'M/1/16', 'BP', 'contrastive')).toBeNull();
+  });
+
+  it('the progress bar prints lines on a stream that is not a terminal (a run logged to a file)', () => {
+    const chunks: string[] = [];
+    const stream = new Writable({write(chunk, _enc, done) {
+      chunks.push(String(chunk));
+      done();
+    }});
+    const bar = new EpochProgress(stream, 'epoch 1/2', 10);
+    bar.update(4, 1.23456, 0.5);
+    bar.stop();
+    const text = chunks.join('');
+    expect(text).toMatch(/^epoch 1\/2 \[/);
+    expect(text).toContain('4/10');
+    expect(text).toContain('loss 1.2346 | acc 50.00%');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toContain('\r');  // no in-place redraw in a file
   });
 
   it('curves.svg: ticks and a single-epoch plot', () => {
