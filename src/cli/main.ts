@@ -181,6 +181,7 @@ function program(io: Io, result: {code: number}): Command {
       .option('--runs-dir <dir>', 'folder of the runs (default: runs/reproduce-<timestamp>)')
       .option('--data-label <text>', 'how the table names the data, e.g. "CIFAR-10 (JPEG copy)" (default: --data)')
       .option('--resume', 'in --runs-dir, reuse finished runs of the same epochs and resume interrupted ones')
+      .option('--report-only', 'train nothing: write the table from the finished runs in --runs-dir (the others left blank)')
       .option('--quiet', 'no per-run lines')
       .action(async (o: Record<string, unknown>) => {
         try {
@@ -190,10 +191,14 @@ function program(io: Io, result: {code: number}): Command {
           if (o.resume === true && o.runsDir == null) {
             throw new UsageError('reproduce --resume needs --runs-dir <folder of the interrupted grid>.');
           }
+          if (o.reportOnly === true && o.runsDir == null) {
+            throw new UsageError('reproduce --report-only needs --runs-dir <folder of the grid\'s runs>.');
+          }
           const runsDir = (o.runsDir as string|undefined) ?? `runs/reproduce-${timestamp()}`;
           const outcomes = await reproduce({
             ...shared, models, modes, out: (o.out as string|undefined) ?? `${runsDir}/results.md`,
             resumeGrid: o.resume === true, runsDir, dataLabel: (o.dataLabel as string|undefined) ?? null,
+            reportOnly: o.reportOnly === true,
             quiet: o.quiet === true, verbose: o.verbose === true,
           }, io);
           result.code = outcomes.every(x => x.error == null) ? 0 : 1;

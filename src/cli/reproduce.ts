@@ -29,6 +29,11 @@ export interface ReproduceOptions extends Omit<TrainConfig, 'model'|'mode'> {
   verbose: boolean;
   /** Reuse the finished runs (same epochs) found in `runsDir` and resume the interrupted ones. */
   resumeGrid?: boolean;
+  /**
+   * Train nothing: write the table from the finished runs in `runsDir` (a grid still running in
+   * another process, or carried across sessions); the others are left blank.
+   */
+  reportOnly?: boolean;
   /** How the table names the data set, e.g. "CIFAR-10 (JPEG copy)"; default: the data set's name. */
   dataLabel?: string|null;
 }
@@ -207,6 +212,16 @@ export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutc
       const t0 = Date.now();
       const outcome: RunOutcome = {model, mode, summary: null, error: null, seconds: 0};
       let reusedSeconds: number|null = null;  // a finished run found in runsDir (--resume)
+      if (opts.reportOnly === true) {
+        const saved = savedConfig(runDir);
+        const differs = saved == null ? [] : settingsMismatch(saved, {...opts, model, mode});
+        const done = finishedRun(runDir, opts.epochs);
+        if (differs.length > 0 || done != null) {
+          outcomes.push({model, mode, summary: differs.length > 0 ? null : done, seconds: done?.seconds ?? 0,
+                         error: differs.length > 0 ? `${runDir} holds a run with other settings: ${differs.join(', ')}` : null});
+        }
+        continue;
+      }
       if (!opts.quiet) {
         io.out(`[${outcomes.length + 1}/${total}] ${model} ${mode} → ${runDir}`);
       }
@@ -249,9 +264,9 @@ export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutc
       write(false);
     }
   }
-  write(true);
+  write(opts.reportOnly !== true || outcomes.length === total);
   if (!opts.quiet) {
-    io.out(`wrote ${opts.out}`);
+    io.out(opts.reportOnly === true ? `wrote ${opts.out} (${outcomes.length} of ${total} runs finished)` : `wrote ${opts.out}`);
   }
   return outcomes;
 }

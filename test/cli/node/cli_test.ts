@@ -325,7 +325,20 @@ describe('cli (node): tfjs-fg', () => {
     expect(other.code).toBe(1);
     expect(fs.readFileSync(md, 'utf8')).toContain('mnist-S_1_1-LG-FG-A holds a run with other settings: lr 0.01 (grid: 0.02)');
     expect(fs.readFileSync(path.join(runs, 'mnist-S_1_1-LG-FG-A', 'log.jsonl'), 'utf8')).toBe(log);
+    // --report-only trains nothing: the finished runs' rows, the others blank, marked in progress
+    const md2 = path.join(root, 'docs', 'partial.md');
+    const report = await cli('reproduce', '--data', 'mnist', '--models', 'S/1/1', '--modes', 'LG-FG-A,BP,FG-W',
+                             '--epochs', '1', '--batch', '32', '--out', md2, '--runs-dir', runs, '--report-only');
+    expect(report.code).withContext(report.stderr).toBe(0);
+    expect(report.stdout).toContain('(2 of 3 runs finished)');
+    expect(fs.existsSync(path.join(runs, 'mnist-S_1_1-FG-W'))).toBe(false);
+    const partial = fs.readFileSync(md2, 'utf8');
+    expect(partial).toContain('(in progress: rows fill in as runs finish)');
+    expect(partial.split('\n').filter(l => l.startsWith('| ')).slice(1)).toEqual(
+        [rows2[1], '| FG-W | … | 9.25 / 8.93 |  |', rows2[2]]);
+    expect(fs.readFileSync(path.join(runs, 'mnist-S_1_1-LG-FG-A', 'log.jsonl'), 'utf8')).toBe(log);
     expect((await cli('reproduce', '--resume')).code).toBe(2);  // needs --runs-dir
+    expect((await cli('reproduce', '--report-only')).code).toBe(2);  // needs --runs-dir
   }, SLOW);
 
   it('bad input: one line on stderr, exit 2; missing data: the loader\'s message, exit 1', async () => {
