@@ -13,6 +13,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 
 import * as fg from '../../src';
 import {installWasmKernels, uninstallWasmKernels, WASM_KERNEL_NAMES, wasmKernelsInstalled} from '../../src/backends';
+import {reductionView} from '../../src/backends/wasm/reduce';
+import {collapsePermutation} from '../../src/backends/wasm/transpose';
 import {seedWeights, testBackends} from '../util';
 
 const WASM_PRESENT = testBackends().includes('wasm') && tf.findBackendFactory('wasm') != null;
@@ -329,6 +331,58 @@ if (!WASM_PRESENT) {
       await tf.setBackend('wasm');
       tf.tidy(() => expect(Array.from(tf.slice(tf.tensor1d(['a', 'b', 'c'], 'string'), [1], [2]).dataSync() as unknown as string[]))
                         .toEqual(['b', 'c']));
+    });
+
+    it('Transpose: random shapes and permutations (tiled swaps and the stock kernel\'s), float32 / int32 / bool, equal cpu exactly', async () => {
+      const r = prng(12);
+      const cases: Array<[number[], number[]]> = [
+        [[300, 130], [1, 0]], [[2, 129, 3], [0, 2, 1]], [[130, 1, 7], [2, 1, 0]], [[3, 150, 5, 2], [0, 2, 3, 1]],
+        [[150, 4, 5], [1, 2, 0]], [[1, 200, 1, 9], [3, 2, 1, 0]], [[5], [0]], [[4, 6], [0, 1]], [[140, 0, 3], [2, 0, 1]],
+      ];
+      for (let t = 0; t < 16; t++) {
+        const rank = int(r, 2, 4);
+        const shape = Array.from({length: rank}, () => pick(r, [1, 2, 3, 17, 130]));
+        const perm = Array.from({length: rank}, (_, i) => i).sort(() => r() - 0.5);
+        cases.push([shape, perm]);
+      }
+      for (const [shape, perm] of cases) {
+        for (const dtype of ['float32', 'int32', 'bool'] as const) {
+          const x = () => dtype === 'float32' ? normal(shape, 6) :
+              dtype === 'int32' ? tf.cast(tf.mul(normal(shape, 7), 100), 'int32') : tf.greater(normal(shape, 8), 0);
+          await expectMatchesCpu(() => tf.cast(tf.transpose(x(), perm), 'float32'), `transpose ${dtype} ${shape} by ${perm}`, 0);
+        }
+      }
+      expect(collapsePermutation([2, 3, 4, 5], [0, 1, 3, 2])).toEqual({shape: [6, 4, 5], perm: [0, 2, 1]});
+      expect(collapsePermutation([8, 1, 512], [2, 1, 0])).toEqual({shape: [8, 512], perm: [1, 0]});
+      expect(collapsePermutation([2, 3], [0, 1])).toEqual({shape: [6], perm: [0]});
+    });
+
+    it('Sum and Mean: random shapes, axes and keepDims (leading, middle, trailing and scattered axes), match cpu', async () => {
+      const r = prng(13);
+      const cases: Array<[number[], number|number[]]> = [
+        [[300, 70], 0], [[4, 130, 9], 1], [[5, 6, 7, 8], [1, 2]], [[5, 6, 7], [0, 2]], [[9, 4], -1], [[3, 4], [0, 1]],
+        [[1, 50, 6], [0, 1]],
+      ];
+      for (let t = 0; t < 14; t++) {
+        const rank = int(r, 1, 4);
+        const shape = Array.from({length: rank}, () => int(r, 1, 9));
+        const axes = Array.from({length: rank}, (_, i) => i).filter(() => r() < 0.5);
+        cases.push([shape, axes.length === 0 ? 0 : axes]);
+      }
+      for (const [shape, axis] of cases) {
+        for (const keepDims of [false, true]) {
+          await expectMatchesCpu(() => [tf.sum(normal(shape, 9), axis, keepDims), tf.mean(normal(shape, 10), axis, keepDims)],
+                                 `sum / mean of ${shape} over ${axis} keepDims=${keepDims}`, 1e-5);
+          await expectMatchesCpu(() => tf.cast(tf.sum(tf.cast(tf.mul(normal(shape, 11), 10), 'int32'), axis, keepDims), 'float32'),
+                                 `int32 sum of ${shape} over ${axis}`, 0);
+        }
+      }
+      // an empty reduced axis sums to 0 (the stock int32 kernel leaves such outputs unwritten)
+      await expectMatchesCpu(() => tf.sum(normal([2, 0, 3], 12), 1), 'sum over an empty axis', 0);
+      expect(reductionView([4, 5, 6], 1)).toEqual({outer: 4, reduced: 5, inner: 6, axes: [1]});
+      expect(reductionView([4, 5, 6], [0, 1])).toEqual({outer: 1, reduced: 20, inner: 6, axes: [0, 1]});
+      expect(reductionView([4, 5, 6], 2)).toBeNull();  // innermost: the stock kernel
+      expect(reductionView([4, 5, 6], [0, 2])).toBeNull();
     });
 
     it('Identity: a clone shares the buffer, values and lifetimes stay independent, no buffer leaks', async () => {
