@@ -6,6 +6,11 @@
  * - matMul S×S×S as NN, NT (b transposed) and TN (a transposed), S = --size (default 1024);
  * - one training step (forward, backward, SGD update) of a Dense layer 784→1024 relu + Dense 10
  *   softmax at batch --batch (default 128): its backward pass uses the transposed matmuls;
+ * - Transpose, Sum and Mean on the shapes of an M/8/16 step (a [8192, 512] weight-gradient operand,
+ *   a bias gradient, the token layout's LayerNorm), kernel time only (no read-back);
+ * - one `model.trainOnBatch` step of the LocalMixer M/8/16 (BP and LG-FG-A) at batch --mixer-batch
+ *   (default 32), stock vs fixed for Transpose, Sum and Mean only (the other kernels installed in
+ *   both: stock wasm runs it, slowly);
  * - a small conv net's training step (fixed only: stock wasm cannot run it), in ms;
  * - matMul S³ with 2 threads over 1 thread, each in a child process (a process initialises wasm
  *   once, and the threaded module's workers live in it).
@@ -13,23 +18,25 @@
  * Stock and fixed are timed alternately in one process (install / uninstall between reps); each
  * ratio is the median of the per-rep ratios, with its interquartile range.
  *
- * Run: npm run bench:wasm -- [--size 1024] [--batch 128] [--reps 5] [--no-threads]
+ * Run: npm run bench:wasm -- [--size 1024] [--batch 128] [--mixer-batch 32] [--reps 5] [--no-threads]
  */
 import {spawnSync} from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {parseArgs} from 'util';
 
+import * as fg from '../src';
 import {enableWasmThreads, installWasmKernels, uninstallWasmKernels} from '../src/backends';
 import {flagParsers, median, ms, pairedRatio, pairedSpread, UsageError, x2} from './report';
 
 require('@tensorflow/tfjs-backend-wasm');
 
-const USAGE = 'usage: node build/bench/wasm_kernels.js [--size 1024] [--batch 128] [--reps 5] [--no-threads]';
+const USAGE = 'usage: node build/bench/wasm_kernels.js [--size 1024] [--batch 128] [--mixer-batch 32] [--reps 5] [--no-threads]';
 
 interface Options {
   size: number;
   batch: number;
+  mixerBatch: number;
   reps: number;
   threads: boolean;
   /** Internal: time matMul size³ with this many threads and print JSON (child process). */
@@ -39,41 +46,106 @@ interface Options {
 function parse(argv: string[]): Options {
   const {values} = parseArgs({args: argv, options: {
     'size': {type: 'string', default: '1024'}, 'batch': {type: 'string', default: '128'},
+    'mixer-batch': {type: 'string', default: '32'},
     'reps': {type: 'string', default: '5'}, 'no-threads': {type: 'boolean', default: false},
     'child-threads': {type: 'string'},
   }});
   const p = flagParsers(USAGE);
   return {
     size: p.int('size', values.size, 1), batch: p.int('batch', values.batch, 1), reps: p.int('reps', values.reps, 1),
+    mixerBatch: p.int('mixer-batch', values['mixer-batch'], 1),
     threads: !values['no-threads'],
     childThreads: values['child-threads'] == null ? undefined : p.int('child-threads', values['child-threads'], 1),
   };
 }
 
-/** Milliseconds of one run of `f`, its result read back (wasm is synchronous; dataSync is exact). */
-function timeOnce(f: () => tf.Tensor): number {
+/**
+ * Milliseconds of one run of `f`, its result read back unless `readBack` is false (wasm kernels are
+ * synchronous, so both are exact; a large output's read-back can cost more than the kernel).
+ */
+function timeOnce(f: () => tf.Tensor, readBack = true): number {
   const t0 = performance.now();
   const y = f();
-  y.dataSync();
+  if (readBack) {
+    y.dataSync();
+  }
   const t = performance.now() - t0;
   y.dispose();
   return t;
 }
 
 /** Per-rep times of `f` stock and fixed, alternating (one untimed warm-up of each first). */
-function stockVsFixed(f: () => tf.Tensor, reps: number): {stock: number[], fixed: number[]} {
+function stockVsFixed(f: () => tf.Tensor, reps: number, readBack = true): {stock: number[], fixed: number[]} {
   const stock: number[] = [], fixed: number[] = [];
   uninstallWasmKernels();
-  timeOnce(f);
+  timeOnce(f, readBack);
   installWasmKernels();
-  timeOnce(f);
+  timeOnce(f, readBack);
   for (let r = 0; r < reps; r++) {
     uninstallWasmKernels();
-    stock.push(timeOnce(f));
+    stock.push(timeOnce(f, readBack));
     installWasmKernels();
-    fixed.push(timeOnce(f));
+    fixed.push(timeOnce(f, readBack));
   }
   return {stock, fixed};
+}
+
+/** The kernels whose stock and fixed versions `stockVsFixedOf` swaps (the others stay installed). */
+const LAYOUT_KERNELS = ['Transpose', 'Sum', 'Mean'];
+
+/**
+ * Per-rep times of the async `f` with the stock and the fixed `kernels` (all other fixed kernels
+ * installed), alternating after one untimed warm-up of each.
+ */
+async function stockVsFixedOf(kernels: string[], f: () => Promise<unknown>, reps: number):
+    Promise<{stock: number[], fixed: number[]}> {
+  uninstallWasmKernels();
+  const stockConfigs = kernels.map(k => tf.getKernel(k, 'wasm')!);
+  installWasmKernels();
+  const fixedConfigs = kernels.map(k => tf.getKernel(k, 'wasm')!);
+  const use = (configs: tf.KernelConfig[]) => configs.forEach(c => {
+    tf.unregisterKernel(c.kernelName, 'wasm');
+    tf.registerKernel(c);
+  });
+  const time = async () => {
+    const t0 = performance.now();
+    await f();
+    return performance.now() - t0;
+  };
+  const stock: number[] = [], fixed: number[] = [];
+  try {
+    use(stockConfigs);
+    await time();
+    use(fixedConfigs);
+    await time();
+    for (let r = 0; r < reps; r++) {
+      use(stockConfigs);
+      stock.push(await time());
+      use(fixedConfigs);
+      fixed.push(await time());
+    }
+  } finally {
+    use(fixedConfigs);
+  }
+  return {stock, fixed};
+}
+
+/** A LocalMixer M/8/16 compiled for `mode` and one trainOnBatch step on a random batch. */
+function mixerStep(mode: 'BP'|'LG-FG-A', batch: number): {step: () => Promise<unknown>, dispose: () => void} {
+  const model = fg.models.localMixer({preset: 'M/8/16', seed: 0});
+  const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
+  const ys = tf.tidy(() => fg.models.localMixerTargets(model, tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10)));
+  const opt = fg.models.compileLocalMixer(model, {mode, seed: 1});
+  opt.attach(model);
+  return {
+    step: () => model.trainOnBatch(x, ys),
+    dispose: () => {
+      opt.detach();
+      opt.dispose();
+      model.dispose();
+      tf.dispose([x, ...ys]);
+    },
+  };
 }
 
 /** A Dense 784→1024 relu → Dense 10 softmax model and one SGD training step on a random batch. */
@@ -159,6 +231,21 @@ async function main(): Promise<void> {
   const dense = denseStep(opts.batch);
   rows.push([`Dense 784-1024-10 train step, batch ${opts.batch}`, stockVsFixed(dense.step, opts.reps), null]);
   dense.dispose();
+  for (const [shape, perm] of [[[8192, 512], [1, 0]], [[128, 512, 64], [0, 2, 1]], [[128, 64, 512], [0, 2, 1]]]) {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 3);
+    rows.push([`Transpose ${JSON.stringify(shape)} by ${JSON.stringify(perm)}`, stockVsFixed(() => tf.transpose(x, perm), opts.reps, false), null]);
+    x.dispose();
+  }
+  const bias = tf.randomNormal([8192, 512], 0, 1, 'float32', 4), tokens = tf.randomNormal([32, 512, 64], 0, 1, 'float32', 5);
+  rows.push(['Sum [8192,512] over 0 (bias gradient)', stockVsFixed(() => tf.sum(bias, 0), opts.reps, false), null]);
+  rows.push(['Mean [32,512,64] over 1 (token-layout LN)', stockVsFixed(() => tf.mean(tokens, 1, true), opts.reps, false), null]);
+  tf.dispose([bias, tokens]);
+  for (const mode of ['BP', 'LG-FG-A'] as const) {
+    const mixer = mixerStep(mode, opts.mixerBatch);
+    rows.push([`M/8/16 ${mode} step, batch ${opts.mixerBatch} (${LAYOUT_KERNELS.join('/')})`,
+               await stockVsFixedOf(LAYOUT_KERNELS, mixer.step, opts.reps), null]);
+    mixer.dispose();
+  }
   const conv = convStep(opts.batch);
   installWasmKernels();
   timeOnce(conv.step);
@@ -167,7 +254,7 @@ async function main(): Promise<void> {
   for (const [name, t, g] of rows) {
     const s = median(t.stock), f = median(t.fixed);
     const rate = g == null ? '' : `, ${(g / s * 1e3).toFixed(1)} → ${(g / f * 1e3).toFixed(1)} GFLOP/s`;
-    console.log(`${name.padEnd(40)} fixed/stock ${x2(pairedRatio(t.fixed, t.stock))} ` +
+    console.log(`${name.padEnd(52)} fixed/stock ${x2(pairedRatio(t.fixed, t.stock))} ` +
                 `(IQR ${pairedSpread(t.fixed, t.stock)}; ms ${ms(s)} → ${ms(f)}${rate})`);
   }
   console.log(`${`conv net train step, batch ${opts.batch}`.padEnd(40)} fixed only (stock wasm has no ` +

@@ -89,25 +89,21 @@ function sumOfRows(backend: KernelBackend, x: TensorInfo, rows: number, cols: nu
   }
 }
 
-let stockSum: KernelFunc|null = null;
-let stockMean: KernelFunc|null = null;
+/** The stock kernel functions of the reductions replaced here, by kernel name. */
+const stocks = new Map<string, KernelFunc>();
 
-/** The Sum config registered for wasm, replacing `stockConfig` (kept for the other reductions). */
-export function sumConfig(stockConfig: KernelConfig|undefined): KernelConfig|null {
+/** The config of `kernelName` (Sum or Mean) registered for wasm, replacing `stockConfig` (kept for the other reductions). */
+function reductionConfig(kernelName: string, stockConfig: KernelConfig|undefined): KernelConfig|null {
   if (stockConfig == null) {
     return null;
   }
-  stockSum = stockConfig.kernelFunc;
-  return {kernelName: Sum, backendName: WASM, kernelFunc: asKernelFunc(reduction(Sum, () => stockSum)),
+  stocks.set(kernelName, stockConfig.kernelFunc);
+  return {kernelName, backendName: WASM, kernelFunc: asKernelFunc(reduction(kernelName, () => stocks.get(kernelName) ?? null)),
           setupFunc: stockConfig.setupFunc, disposeFunc: stockConfig.disposeFunc};
 }
 
-/** The Mean config registered for wasm, replacing `stockConfig` (kept for the other reductions). */
-export function meanConfig(stockConfig: KernelConfig|undefined): KernelConfig|null {
-  if (stockConfig == null) {
-    return null;
-  }
-  stockMean = stockConfig.kernelFunc;
-  return {kernelName: Mean, backendName: WASM, kernelFunc: asKernelFunc(reduction(Mean, () => stockMean)),
-          setupFunc: stockConfig.setupFunc, disposeFunc: stockConfig.disposeFunc};
-}
+/** The Sum config registered for wasm. */
+export const sumConfig = (stockConfig: KernelConfig|undefined) => reductionConfig(Sum, stockConfig);
+
+/** The Mean config registered for wasm. */
+export const meanConfig = (stockConfig: KernelConfig|undefined) => reductionConfig(Mean, stockConfig);
