@@ -353,6 +353,9 @@ describeBackends('LocalMixer training modes', backend => {
   }
 
   it('FG-A and LG-FG-A steps hold at most 0.6× the memory of a BP step (3 blocks; data buffers at the peak)', async () => {
+    if (backend !== 'cpu' && backend !== 'wasm') {
+      pending(`the same on every backend (the engine counts the buffers); measured on cpu and wasm only (${backend} is slow here)`);
+    }
     // A forward-gradient step keeps per block the sites' z (each layer's input is recomputed from
     // the previous z), the block output and its tangent, and the heads' per-(patch, group) share
     // tangents; its backward pass over the heads records only their kernels' paths. It was 0.68×
