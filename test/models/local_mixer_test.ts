@@ -14,7 +14,7 @@ import {MODE_SPECS} from '../../src/models/training_modes';
 import {ModelAttachment} from '../../src/optimizers/model_attachment';
 import {StepRecorder} from '../../src/optimizers/step_recorder';
 import {BAD_DATA, badData, bits, optimizerState} from '../optimizers/non_finite_data';
-import {peakBufferBytes} from '../../bench/report';
+import {peakBufferBytes} from '../../bench/memory';
 import {coveringSubset, describeBackends, expectClose, values} from '../util';
 
 type LossFns = Array<(a: Tensor, b: Tensor) => Tensor>;
