@@ -151,8 +151,8 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
              (opts.limitTest != null ? ' (as limited)' : '') + '.');
   lines.push(`- runs: ${opts.runsDir} (one folder per model and mode: log.jsonl, curves.svg, summary.json, checkpoint)`);
   const total = outcomes.reduce((a, o) => a + o.seconds, 0);
-  lines.push(`- time: ${formatSeconds(total)} of training for ${outcomes.length} run(s) (epochs, all sessions of a ` +
-             `resumed run; evaluation not included); per run in the "time" columns, with a link to its curves`);
+  lines.push(`- time: ${formatSeconds(total)} for ${outcomes.length} run(s) (each epoch with its evaluation of the test and ` +
+             'train-error sets; all sessions of a resumed run); per run in the "time" columns, with a link to its curves');
   lines.push('');
   const head = ['mode'];
   for (const m of opts.models) {

@@ -144,7 +144,7 @@ export interface RunState {
   /** State of the shuffling RNG (seedrandom Alea) before the next epoch's permutation. */
   shuffleRng: object;
   history: EpochRecord[];
-  /** Wall time spent in training epochs so far (all sessions), seconds. */
+  /** Wall time of the epochs so far, each with its evaluation (all sessions), seconds. */
   seconds: number;
 }
 
@@ -165,7 +165,7 @@ export interface TrainSummary {
   testLoss: number;
   bestTestError: number;
   bestEpoch: number;
-  /** Wall time of the training epochs (all sessions), seconds. */
+  /** Wall time of the epochs, each with its evaluation (all sessions), seconds. */
   seconds: number;
   backend: string;
   paper: {test: number, train: number, epochs: number}|null;
