@@ -149,7 +149,7 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
   lines.push(`- train error: on the first ${first ? first.trainEvalExamples : 'N (= test size)'} training examples ` +
              '(fixed subset, unshuffled, evaluated after the last epoch); test error: the whole test split' +
              (opts.limitTest != null ? ' (as limited)' : '') + '.');
-  lines.push(`- runs: ${opts.runsDir} (one folder per model and mode: log.jsonl, curves.svg, summary.json, checkpoint)`);
+  lines.push(`- runs: ${opts.runsDir} (one folder per model and mode: log.jsonl, curves.svg, summary.json, and the checkpoint where it was kept)`);
   const total = outcomes.reduce((a, o) => a + o.seconds, 0);
   lines.push(`- time: ${formatSeconds(total)} for ${outcomes.length} run(s) (each epoch with its evaluation of the test and ` +
              'train-error sets; all sessions of a resumed run); per run in the "time" columns, with a link to its curves');
