@@ -141,7 +141,7 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
   lines.push(`- objective: ${objective}` + (contrastive ?
       ` (two BYOL views per image, crop area ≥ ${opts.areaLowerBound ?? 'the paper\'s for the model'}; the linear readout ` +
       'trained after each epoch on the un-augmented images, as the paper\'s code does)' : ''));
-  lines.push(`- epochs: ${opts.epochs}` + (epochsOfPaper ? ` (paper: ${epochsOfPaper}; the schedule spans the ${opts.epochs} here)` : '') +
+  lines.push(`- epochs: ${opts.epochs}` + (epochsOfPaper ? ` (paper: ${epochsOfPaper}; the learning-rate schedule runs its course over these ${opts.epochs})` : '') +
              `; batch ${opts.batch}; lr ${opts.lr}; schedule ${opts.schedule}` +
              (opts.warmupEpochs ? ` with ${opts.warmupEpochs} warmup epoch(s)` : '') +
              `; SGD momentum ${opts.momentum}; weight decay ${opts.weightDecay}`);
