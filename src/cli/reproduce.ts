@@ -67,6 +67,13 @@ function savedConfig(runDir: string): Partial<TrainConfig>|null {
   return null;
 }
 
+/** Why the run saved in `runDir` is not this grid's (model, mode) run, or null if it is or none is saved. */
+function otherSettings(runDir: string, opts: ReproduceOptions, model: LocalMixerPreset, mode: TrainingMode): string|null {
+  const saved = savedConfig(runDir);
+  const differs = saved == null ? [] : settingsMismatch(saved, {...opts, model, mode});
+  return differs.length === 0 ? null : `${runDir} holds a run with other settings: ${differs.join(', ')}`;
+}
+
 /** A finished run of `epochs` epochs in `runDir`, or null. */
 function finishedRun(runDir: string, epochs: number): TrainSummary|null {
   try {
@@ -213,12 +220,10 @@ export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutc
       const outcome: RunOutcome = {model, mode, summary: null, error: null, seconds: 0};
       let reusedSeconds: number|null = null;  // a finished run found in runsDir (--resume)
       if (opts.reportOnly === true) {
-        const saved = savedConfig(runDir);
-        const differs = saved == null ? [] : settingsMismatch(saved, {...opts, model, mode});
+        const other = otherSettings(runDir, opts, model, mode);
         const done = finishedRun(runDir, opts.epochs);
-        if (differs.length > 0 || done != null) {
-          outcomes.push({model, mode, summary: differs.length > 0 ? null : done, seconds: done?.seconds ?? 0,
-                         error: differs.length > 0 ? `${runDir} holds a run with other settings: ${differs.join(', ')}` : null});
+        if (other != null || done != null) {
+          outcomes.push({model, mode, summary: other != null ? null : done, seconds: done?.seconds ?? 0, error: other});
         }
         continue;
       }
@@ -226,11 +231,9 @@ export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutc
         io.out(`[${outcomes.length + 1}/${total}] ${model} ${mode} → ${runDir}`);
       }
       try {
-        const saved = opts.resumeGrid ? savedConfig(runDir) : null;
-        const differs = saved == null ? [] : settingsMismatch(saved, {...opts, model, mode});
-        if (differs.length > 0) {
-          throw new UsageError(`${runDir} holds a run with other settings: ${differs.join(', ')}; ` +
-                               'choose another --runs-dir, or give the settings it was run with');
+        const other = opts.resumeGrid ? otherSettings(runDir, opts, model, mode) : null;
+        if (other != null) {
+          throw new UsageError(`${other}; choose another --runs-dir, or give the settings it was run with`);
         }
         const done = opts.resumeGrid ? finishedRun(runDir, opts.epochs) : null;
         if (done != null) {
