@@ -180,6 +180,7 @@ function program(io: Io, result: {code: number}): Command {
       .option('--out <file>', 'Markdown file (default: results.md in the runs folder)')
       .option('--runs-dir <dir>', 'folder of the runs (default: runs/reproduce-<timestamp>)')
       .option('--data-label <text>', 'how the table names the data, e.g. "CIFAR-10 (JPEG copy)" (default: --data)')
+      .option('--notes <file>', 'Markdown appended below the table (the reading of the results, kept across regenerations)')
       .option('--resume', 'in --runs-dir, reuse finished runs of the same epochs and resume interrupted ones')
       .option('--report-only', 'train nothing: write the table from the finished runs in --runs-dir (the others left blank)')
       .option('--quiet', 'no per-run lines')
@@ -198,7 +199,7 @@ function program(io: Io, result: {code: number}): Command {
           const outcomes = await reproduce({
             ...shared, models, modes, out: (o.out as string|undefined) ?? `${runsDir}/results.md`,
             resumeGrid: o.resume === true, runsDir, dataLabel: (o.dataLabel as string|undefined) ?? null,
-            reportOnly: o.reportOnly === true,
+            reportOnly: o.reportOnly === true, notes: (o.notes as string|undefined) ?? null,
             quiet: o.quiet === true, verbose: o.verbose === true,
           }, io);
           result.code = outcomes.every(x => x.error == null) ? 0 : 1;

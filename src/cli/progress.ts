@@ -108,7 +108,9 @@ export class EpochProgress {
       hideCursor: null,
       etaBuffer: 20,
       fps: 5,
-      clearOnComplete: false,
+      // On a terminal the last state stays on screen. Off one, each render already ends its line,
+      // and cli-progress would add a blank line on stop unless told to "clear" (a no-op there).
+      clearOnComplete: (stream as NodeJS.WriteStream).isTTY !== true,
       noTTYOutput: true,
       notTTYSchedule: NOT_TTY_PROGRESS_MS,
     }, cliProgress.Presets.shades_classic);

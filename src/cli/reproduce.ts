@@ -36,6 +36,11 @@ export interface ReproduceOptions extends Omit<TrainConfig, 'model'|'mode'> {
   reportOnly?: boolean;
   /** How the table names the data set, e.g. "CIFAR-10 (JPEG copy)"; default: the data set's name. */
   dataLabel?: string|null;
+  /**
+   * A Markdown file appended below the table: the reading of the results, kept beside the runs so
+   * that regenerating the report (`--resume`, `--report-only`) keeps it. Null: none.
+   */
+  notes?: string|null;
 }
 
 /**
@@ -127,8 +132,24 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 }
 
-/** The Markdown report of (possibly unfinished) reproduction runs. */
-export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], started: Date, complete: boolean): string {
+/** The text of the `--notes` file, or null when none is given; a UsageError naming it when unreadable. */
+function readNotes(file: string|null|undefined): string|null {
+  if (file == null) {
+    return null;
+  }
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--notes: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}).`);
+  }
+}
+
+/**
+ * The Markdown report of (possibly unfinished) reproduction runs; `notes` (Markdown) follows the
+ * table.
+ */
+export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], started: Date, complete: boolean,
+                                notes: string|null = null): string {
   const first = outcomes.find(o => o.summary != null)?.summary ?? null;
   const objective = opts.objective ?? 'supervised';
   const contrastive = objective === 'contrastive';
@@ -152,7 +173,7 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
              `; batch ${opts.batch}; lr ${opts.lr}; schedule ${opts.schedule}` +
              (opts.warmupEpochs ? ` with ${opts.warmupEpochs} warmup epoch(s)` : '') +
              `; SGD momentum ${opts.momentum}; weight decay ${opts.weightDecay}`);
-  lines.push(`- backend: ${first?.backend ?? opts.backend}; seed ${opts.seed}; date ${started.toISOString()}`);
+  lines.push(`- backend: ${first?.backend ?? opts.backend}; seed ${opts.seed}; this table's command started ${started.toISOString()}`);
   lines.push(`- train error: on the first ${first ? first.trainEvalExamples : 'N (= test size)'} training examples ` +
              '(fixed subset, unshuffled, evaluated after the last epoch); test error: the whole test split' +
              (opts.limitTest != null ? ' (as limited)' : '') + '.');
@@ -185,6 +206,9 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
     lines.push(`| ${row.join(' | ')} |`);
   }
   lines.push('');
+  if (notes != null && notes.trim() !== '') {
+    lines.push(notes.trim(), '');
+  }
   return lines.join('\n');
 }
 
@@ -206,10 +230,11 @@ export async function reproduce(opts: ReproduceOptions, io: Io): Promise<RunOutc
   opts.models.forEach(checkPreset);
   opts.modes.forEach(checkMode);
   checkTrainNumbers({...opts, model: opts.models[0], mode: opts.modes[0]});
+  const notes = readNotes(opts.notes);
   // Fail fast where the table cannot be written (no recursive mkdir: it never returns under /proc).
   makeFolders(path.dirname(path.resolve(opts.out)), 'the folder of the table', '--out');
   const write = (complete: boolean) => {
-    fs.writeFileSync(opts.out, resultsMarkdown(opts, outcomes, started, complete));
+    fs.writeFileSync(opts.out, resultsMarkdown(opts, outcomes, started, complete, notes));
   };
   write(false);
   const total = opts.models.length * opts.modes.length;

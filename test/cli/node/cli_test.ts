@@ -297,7 +297,7 @@ describe('cli (node): tfjs-fg', () => {
     const text = fs.readFileSync(md, 'utf8');
     expect(text).toMatch(/^# Table 3 reproduction: MNIST \(tiny copy\), S\/1\/1\n/);
     for (const s of ['data: MNIST (tiny copy)', 'objective: supervised', 'epochs: 1 (paper: 1000;', 'batch 32', 'lr 0.01', 'schedule linear', 'backend: cpu',
-                     'seed 0', 'date ', '- time: ']) {
+                     'seed 0', 'this table\'s command started ', '- time: ']) {
       expect(text).withContext(s).toContain(s);
     }
     const rows = text.split('\n').filter(l => l.startsWith('| '));
@@ -337,6 +337,19 @@ describe('cli (node): tfjs-fg', () => {
     expect(partial.split('\n').filter(l => l.startsWith('| ')).slice(1)).toEqual(
         [rows2[1], '| FG-W | … | 9.25 / 8.93 |  |', rows2[2]]);
     expect(fs.readFileSync(path.join(runs, 'mnist-S_1_1-LG-FG-A', 'log.jsonl'), 'utf8')).toBe(log);
+    // --notes: that Markdown follows the table; an unreadable file is bad input, and nothing is written
+    const notesFile = path.join(root, 'NOTES.md');
+    fs.writeFileSync(notesFile, '\n## Reading the table\n\nLG-FG-A is ahead.\n\n');
+    const noted = await cli('reproduce', '--data', 'mnist', '--models', 'S/1/1', '--modes', 'LG-FG-A,BP', '--epochs', '1',
+                            '--batch', '32', '--out', md2, '--runs-dir', runs, '--report-only', '--notes', notesFile);
+    expect(noted.code).withContext(noted.stderr).toBe(0);
+    const notedText = fs.readFileSync(md2, 'utf8');
+    expect(notedText.endsWith(`${rows2[2]}\n\n## Reading the table\n\nLG-FG-A is ahead.\n`)).withContext(notedText).toBe(true);
+    const missing = await cli('reproduce', '--data', 'mnist', '--models', 'S/1/1', '--modes', 'LG-FG-A', '--epochs', '1',
+                              '--batch', '32', '--out', md2, '--runs-dir', runs, '--report-only', '--notes', path.join(root, 'none.md'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--notes: cannot read '.*none\.md' \(ENOENT\)/);
+    expect(fs.readFileSync(md2, 'utf8')).toBe(notedText);
     expect((await cli('reproduce', '--resume')).code).toBe(2);  // needs --runs-dir
     expect((await cli('reproduce', '--report-only')).code).toBe(2);  // needs --runs-dir
   }, SLOW);
@@ -776,6 +789,7 @@ describe('cli (node): pieces', () => {
     expect(text).toContain('4/10');
     expect(text).toContain('loss 1.2346 | acc 50.00%');
     expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toContain('\n\n');  // no blank line after the bar
     expect(text).not.toContain('\r');  // no in-place redraw in a file
   });
 
