@@ -43,11 +43,11 @@ export function meanOverDirections(t: Tensor): Tensor {
  * batch size: the batch sum of the per-example losses): per example [K, N], and per
  * (example, patch, group) [K, N, P, G] for local losses. Non-finite values (the step will be
  * skipped) are zeroed: the gradients feed the inner optimizer's state. `outputNames` name the
- * outputs in error messages.
+ * outputs in error messages and to `onScalarLoss`, called for each output whose loss is a scalar.
  */
 export function outputDerivatives(
     records: ReadonlyArray<LossRecord|null>, batchShape: readonly number[], sumOverBatch: boolean,
-    outputNames: readonly string[]): Array<OutputDerivatives|null> {
+    outputNames: readonly string[], onScalarLoss?: (outputName: string) => void): Array<OutputDerivatives|null> {
   const nb = batchShape.length;
   const k = tf.util.sizeFromShape(batchShape as number[]);
   const finite = (t: Tensor) => tf.where(tf.isFinite(t), t, tf.zerosLike(t));
@@ -61,6 +61,7 @@ export function outputDerivatives(
       // A loss already reduced to a scalar (e.g. tf.losses.*): one term shared by the batch. Its
       // tangent credits every example's activities (unbiased, FG-W-like variance). The training
       // loss is then mean(loss · w) = loss · mean(w).
+      onScalarLoss?.(outputNames[i]);
       t = tf.reshape(t, [k, 1]);
       return {perExample: finite(r.sampleWeights == null ? t : tf.mul(t, tf.mean(r.sampleWeights))), local: null};
     }

@@ -18,6 +18,29 @@ import {ModelAttachment} from './model_attachment';
 import {noiseSeed, NoiseKind, sampleNoise} from './noise';
 import {KernelSite, KernelSiteObserver, masked, NoiseDraw, reluActiveMask, SiteSink} from './sites';
 
+/** Per model, the outputs whose scalar loss `warnScalarLoss` has reported. */
+const scalarLossWarned = new WeakMap<object, Set<string>>();
+
+/**
+ * A scalar loss hides which example each loss value came from, so its one derivative credits every
+ * example's activities: the estimate stays unbiased, but its variance is that of weight
+ * perturbation. Said once per model and output, since the user can fix it.
+ */
+function warnScalarLoss(model: object, outputName: string): void {
+  const warned = scalarLossWarned.get(model) ?? new Set<string>();
+  scalarLossWarned.set(model, warned);
+  if (warned.has(outputName)) {
+    return;
+  }
+  warned.add(outputName);
+  console.warn(
+      `tfjs-forward-gradient: the loss of output '${outputName}' returns a scalar, so activity ` +
+      `perturbation cannot credit each example with its own loss: every example shares the batch's ` +
+      `derivative (unbiased, but with the variance of weight perturbation). Return one loss per ` +
+      `example, e.g. tfjs's named losses ('categoricalCrossentropy') or tf.losses.* with ` +
+      `reduction tf.losses.Reduction.NONE.`);
+}
+
 /** A site declared by a layer (the LocalMixer's normalized pre-activations). */
 interface DeclaredSite {
   decl: SiteDeclaration;
@@ -129,7 +152,8 @@ export class StepRecorder implements LocalStepListener, SiteSink {
   private outputDerivatives(batchShape: readonly number[]): Array<OutputDerivatives|null> {
     if (this.derivatives == null) {
       this.derivatives =
-          outputDerivatives(this.records, batchShape, this.sumOverBatch, this.attachment.model.outputNames);
+          outputDerivatives(this.records, batchShape, this.sumOverBatch, this.attachment.model.outputNames,
+                            output => warnScalarLoss(this.attachment.model, output));
     }
     return this.derivatives;
   }

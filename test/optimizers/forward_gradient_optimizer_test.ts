@@ -314,9 +314,15 @@ describeBackends('ForwardGradientOptimizer: training steps', () => {
     const o = opt('activity');
     model.compile({optimizer: o, loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.meanSquaredError(yt, yp)});
     const before = weightValues(model);
+    const warn = spyOn(console, 'warn');
     const h = await model.fit(x, y, {epochs: 1, batchSize: 4, verbose: 0, callbacks: [fg.callbacks.forwardGradient()]});
     expect(Number.isFinite(h.history.loss[0] as number)).toBe(true);
     expect(weightValues(model)).not.toEqual(before);
+    // said once (two steps), naming the output and the way out
+    const said = warn.calls.allArgs().map(a => String(a[0])).filter(m => m.includes('returns a scalar'));
+    expect(said.length).toBe(1);
+    expect(said[0]).toContain(`output '${model.outputNames[0]}'`);
+    expect(said[0]).toContain('Reduction.NONE');
     tf.dispose([x, y]);
     model.dispose();
     o.dispose();
