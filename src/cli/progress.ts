@@ -92,13 +92,30 @@ export class RunningMetrics {
   }
 }
 
-/** A progress bar of one epoch: step/total, ETA, running loss and accuracy. Silent without a stream. */
+/**
+ * A progress bar of one epoch: step/total, ETA, running loss and accuracy. Silent without a stream.
+ * On a terminal it is cli-progress's bar, redrawn in place. On any other stream (a log file, a pipe)
+ * it prints a line when it starts, then at the first update `lineEveryMs` after the last line, and
+ * when it stops: from `update` itself, since a training step does not return to node's event loop,
+ * where a timer would wait.
+ */
 export class EpochProgress {
-  private readonly bar: cliProgress.SingleBar|null;
+  private readonly bar: cliProgress.SingleBar|null = null;
+  private readonly lines: NodeJS.WritableStream|null = null;
+  private readonly started = Date.now();
+  private lastLine = 0;
+  private step = 0;
+  private loss = '-';
+  private acc = '-';
 
-  constructor(stream: NodeJS.WritableStream|null, readonly label: string, total: number) {
+  constructor(stream: NodeJS.WritableStream|null, readonly label: string, readonly total: number,
+              readonly lineEveryMs = NOT_TTY_PROGRESS_MS) {
     if (stream == null) {
-      this.bar = null;
+      return;
+    }
+    if ((stream as NodeJS.WriteStream).isTTY !== true) {
+      this.lines = stream;
+      this.printLine();
       return;
     }
     this.bar = new cliProgress.SingleBar({
@@ -108,25 +125,49 @@ export class EpochProgress {
       hideCursor: null,
       etaBuffer: 20,
       fps: 5,
-      // On a terminal the last state stays on screen. Off one, each render already ends its line,
-      // and cli-progress would add a blank line on stop unless told to "clear" (a no-op there).
-      clearOnComplete: (stream as NodeJS.WriteStream).isTTY !== true,
-      noTTYOutput: true,
-      notTTYSchedule: NOT_TTY_PROGRESS_MS,
+      clearOnComplete: false,
     }, cliProgress.Presets.shades_classic);
-    this.bar.start(total, 0, {loss: '-', acc: '-'});
+    this.bar.start(total, 0, {loss: this.loss, acc: this.acc});
   }
 
   /** Moves to `step` (batches done) with the running classifier loss and accuracy. */
   update(step: number, loss: number, acc: number): void {
-    this.bar?.update(step, {
-      loss: Number.isFinite(loss) ? loss.toFixed(4) : '-',
-      acc: Number.isFinite(acc) ? `${(100 * acc).toFixed(2)}%` : '-',
-    });
+    this.step = step;
+    this.loss = Number.isFinite(loss) ? loss.toFixed(4) : '-';
+    this.acc = Number.isFinite(acc) ? `${(100 * acc).toFixed(2)}%` : '-';
+    this.bar?.update(step, {loss: this.loss, acc: this.acc});
+    if (this.lines != null && Date.now() - this.lastLine >= this.lineEveryMs) {
+      this.printLine();
+    }
   }
 
-  /** Stops (the last state stays on screen). */
+  /** Stops (the last state stays on screen; off a terminal, a last line unless the last one says it). */
   stop(): void {
     this.bar?.stop();
+    if (this.lines != null && this.printed !== this.state()) {
+      this.printLine();
+    }
+  }
+
+  /** What the last line said (step, loss, accuracy), to print no line twice. */
+  private printed = '';
+
+  private state(): string {
+    return `${this.step} ${this.loss} ${this.acc}`;
+  }
+
+  /** `label step/total (pct) | ETA | loss | acc`, the ETA from the mean step time so far. */
+  private lineText(): string {
+    const elapsed = (Date.now() - this.started) / 1000;
+    const eta = this.step > 0 ? formatSeconds(elapsed / this.step * (this.total - this.step)) : '-';
+    const pct = this.total > 0 ? Math.floor(100 * this.step / this.total) : 100;
+    return `${this.label} ${this.step}/${this.total} (${pct}%) | ETA ${eta} | loss ${this.loss} | acc ${this.acc}`;
+  }
+
+  private printLine(): void {
+    const text = this.lineText();
+    this.lines!.write(`${text}\n`);
+    this.printed = this.state();
+    this.lastLine = Date.now();
   }
 }

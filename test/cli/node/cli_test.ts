@@ -775,22 +775,33 @@ describe('cli (node): pieces', () => {
     expect(paperResult('mnist', 'M/1/16', 'BP', 'contrastive')).toBeNull();
   });
 
-  it('the progress bar prints lines on a stream that is not a terminal (a run logged to a file)', () => {
-    const chunks: string[] = [];
-    const stream = new Writable({write(chunk, _enc, done) {
-      chunks.push(String(chunk));
-      done();
-    }});
-    const bar = new EpochProgress(stream, 'epoch 1/2', 10);
-    bar.update(4, 1.23456, 0.5);
-    bar.stop();
-    const text = chunks.join('');
-    expect(text).toMatch(/^epoch 1\/2 \[/);
-    expect(text).toContain('4/10');
-    expect(text).toContain('loss 1.2346 | acc 50.00%');
-    expect(text.endsWith('\n')).toBe(true);
-    expect(text).not.toContain('\n\n');  // no blank line after the bar
-    expect(text).not.toContain('\r');  // no in-place redraw in a file
+  it('the progress bar prints lines on a stream that is not a terminal (a run logged to a file), from update itself', () => {
+    const linesOf = (lineEveryMs: number, steps: number[]) => {
+      const chunks: string[] = [];
+      const stream = new Writable({write(chunk, _enc, done) {
+        chunks.push(String(chunk));
+        done();
+      }});
+      const bar = new EpochProgress(stream, 'epoch 1/2', 10, lineEveryMs);
+      for (const step of steps) {
+        bar.update(step, 1.23456, 0.5);
+      }
+      bar.stop();
+      const text = chunks.join('');
+      expect(text).not.toContain('\r');  // no in-place redraw in a file
+      expect(text.endsWith('\n')).toBe(true);
+      return text.slice(0, -1).split('\n');
+    };
+    // a line at the start and at the stop; none in between before lineEveryMs has passed (no timer needed)
+    const sparse = linesOf(60_000, [4, 5]);
+    expect(sparse.length).toBe(2);
+    expect(sparse[0]).toBe('epoch 1/2 0/10 (0%) | ETA - | loss - | acc -');
+    expect(sparse[1]).toMatch(/^epoch 1\/2 5\/10 \(50%\) \| ETA \d+\.\ds \| loss 1\.2346 \| acc 50\.00%$/);
+    // once lineEveryMs has passed, the next update prints; the stop repeats no line
+    const every = linesOf(0, [4, 10]);
+    expect(every.length).toBe(3);
+    expect(every[1]).toContain('4/10 (40%)');
+    expect(every[2]).toContain('10/10 (100%) | ETA 0.0s');
   });
 
   it('curves.svg: ticks and a single-epoch plot', () => {
