@@ -147,3 +147,19 @@ export async function setUpBackend(name: string): Promise<string> {
   await tf.ready();
   return detail ? `${backend} (${detail})` : backend;
 }
+
+/**
+ * `e` with a hint when it is the wasm module's abort (`Aborted()`, emscripten's message, which says
+ * nothing of the cause): on wasm that is nearly always its 4 GB heap running out in the middle of a
+ * step. Other errors are returned as they are.
+ */
+export function explainBackendFailure(e: unknown, backend: string): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (backend !== 'wasm' || !/^Aborted\(/.test(message)) {
+    return e;
+  }
+  return new Error(
+      `the wasm backend aborted (${message.split('.')[0]}): its heap (at most 4 GB, which holds the ` +
+      `epoch's images too) is most likely full. Use a smaller --batch or fewer --limit-train examples, ` +
+      `or --backend webgpu.`);
+}

@@ -28,7 +28,7 @@ import {trainReadout} from '../models/readout';
 import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
-import {checkBackend, CliBackend, setUpBackend} from './backend';
+import {checkBackend, CliBackend, explainBackendFailure, setUpBackend} from './backend';
 import {CheckpointData, CHECKPOINT_DIR, CHECKPOINT_STATE, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
 import {numberProblem} from './numbers';
 import {oneOf} from './one_of';
@@ -462,7 +462,12 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
             `in mode ${config.mode} on ${config.data} (train ${data.train.count}, test ${data.test.count}), ` +
             `${data.stepsPerEpoch} steps/epoch, backend ${backendInfo}, out ${opts.out}` +
             (opts.resume ? `, from epoch ${progress.startEpoch}` : ''));
-    const failure = await runEpochs(run, progress);
+    let failure: string|null;
+    try {
+      failure = await runEpochs(run, progress);
+    } catch (e) {
+      throw explainBackendFailure(e, config.backend);
+    }
     return writeSummary(run, progress, backendInfo, failure);
   } finally {
     optimizer.detach();

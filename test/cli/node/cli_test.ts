@@ -21,7 +21,7 @@ import {bufferIo, EpochProgress, UsageError} from '../../../src/cli/progress';
 import {describeDomain, NUMBER_DOMAINS, NumberDomain, numberProblem, parseNumber} from '../../../src/cli/numbers';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from '../../../src/cli/run_folder';
 import {gridRunDir, ReproduceOptions, resultsMarkdown, settingsMismatch} from '../../../src/cli/reproduce';
-import {checkBackend} from '../../../src/cli/backend';
+import {checkBackend, explainBackendFailure} from '../../../src/cli/backend';
 import {oneOf} from '../../../src/cli/one_of';
 import {checkDataset, checkMode, checkPreset, checkSchedule, EpochRecord, epochTrainingImages, makeSchedule, OBJECTIVES, SCHEDULES, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
 import {cifarBytes} from '../../data/fixtures';
@@ -802,6 +802,17 @@ describe('cli (node): pieces', () => {
     expect(every.length).toBe(3);
     expect(every[1]).toContain('4/10 (40%)');
     expect(every[2]).toContain('10/10 (100%) | ETA 0.0s');
+  });
+
+  it('a wasm abort (emscripten\'s bare "Aborted()") is explained as a full heap, with what to change', () => {
+    const abort = new Error('Aborted(). Build with -sASSERTIONS for more info.');
+    const explained = explainBackendFailure(abort, 'wasm') as Error;
+    expect(explained.message).toBe(
+        'the wasm backend aborted (Aborted()): its heap (at most 4 GB, which holds the epoch\'s images too) is ' +
+        'most likely full. Use a smaller --batch or fewer --limit-train examples, or --backend webgpu.');
+    expect(explainBackendFailure(abort, 'cpu')).toBe(abort);  // not wasm: as it was
+    const other = new Error('shapes do not match');
+    expect(explainBackendFailure(other, 'wasm')).toBe(other);
   });
 
   it('curves.svg: ticks and a single-epoch plot', () => {
