@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {Tensor, Tensor4D} from '@tensorflow/tfjs-core';
 
+import {float32TensorFilledBy} from '../backends/filled_tensor';
 import {ValueError} from '../errors';
 import {checkLabels, checkSplit, DatasetName, ImageSplit} from './split';
 
@@ -87,7 +88,8 @@ export interface XsYs {
 /**
  * A split → `{xs, ys}` tensors: `xs` float32 [N, H, W, C] = pixels/255, then (x − mean)/std per
  * channel; `ys` one-hot float32 [N, numClasses] (or int32 labels). The values are computed on the
- * host, so exactly two tensors are created and nothing leaks. The caller owns (disposes) both.
+ * host (on wasm, written straight into the tensor's memory), so exactly two tensors are created and
+ * nothing leaks. The caller owns (disposes) both.
  */
 export function toTensors(split: ImageSplit, opts: ToTensorsOptions = {}): XsYs {
   const {normalize = true, oneHot = true, numClasses = 10} = opts;
@@ -96,8 +98,8 @@ export function toTensors(split: ImageSplit, opts: ToTensorsOptions = {}): XsYs 
     throw new ValueError(`toTensors: numClasses must be a positive integer. Received: ${numClasses}.`);
   }
   checkLabels(split.labels, numClasses, 'toTensors');
-  const {count, height, width, channels} = split;
-  const xs = new Float32Array(split.images.length);
+  const {count, height, width, channels, images} = split;
+  let fill: (xs: Float32Array) => void;
   if (normalize) {
     if (opts.dataset == null) {
       throw new ValueError('toTensors: normalize=true needs `dataset` (a data set name or {mean, std}); ' +
@@ -109,13 +111,24 @@ export function toTensors(split: ImageSplit, opts: ToTensorsOptions = {}): XsYs 
       const m = n.mean[n.mean.length === 1 ? 0 : c], s = n.std[n.std.length === 1 ? 0 : c];
       return Float32Array.from({length: 256}, (_v, v) => (v / 255 - m) / s);
     });
-    for (let i = 0; i < xs.length; i++) {
-      xs[i] = tables[i % channels][split.images[i]];
-    }
+    fill = channels === 1 ? xs => {
+      const table = tables[0];
+      for (let i = 0; i < xs.length; i++) {
+        xs[i] = table[images[i]];
+      }
+    } : xs => {
+      for (let i = 0; i < xs.length; i += channels) {
+        for (let c = 0; c < channels; c++) {
+          xs[i + c] = tables[c][images[i + c]];
+        }
+      }
+    };
   } else {
-    for (let i = 0; i < xs.length; i++) {
-      xs[i] = split.images[i] / 255;
-    }
+    fill = xs => {
+      for (let i = 0; i < xs.length; i++) {
+        xs[i] = images[i] / 255;
+      }
+    };
   }
   let ys: Tensor;
   if (oneHot) {
@@ -125,5 +138,10 @@ export function toTensors(split: ImageSplit, opts: ToTensorsOptions = {}): XsYs 
   } else {
     ys = tf.tensor1d(Int32Array.from(split.labels), 'int32');
   }
-  return {xs: tf.tensor4d(xs, [count, height, width, channels], 'float32'), ys};
+  try {
+    return {xs: float32TensorFilledBy([count, height, width, channels], fill) as Tensor4D, ys};
+  } catch (e) {
+    ys.dispose();
+    throw e;
+  }
 }

@@ -8,10 +8,9 @@
  * flaw Doornik (2005) found in the original, which took both from the same bits, is avoided.
  * The stream is a function of the 32-bit seed only (the same numbers on every CPU backend).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import {Tensor} from '@tensorflow/tfjs-core';
 
-import {WASM, wasmTensorFilledBy} from '../backends/wasm/kernel_utils';
+import {float32TensorFilledBy} from '../backends/filled_tensor';
 import type {NoiseKind} from './noise';
 
 /** The ziggurat's layers: acceptance thresholds (×2³¹), widths (per unit of a 32-bit draw), densities. */
@@ -158,10 +157,5 @@ export function fillNoise(out: Float32Array, kind: NoiseKind, seed: number): voi
  * page faults than the drawing itself.
  */
 export function cpuNoise(shape: number[], kind: NoiseKind, seed: number): Tensor {
-  if (tf.getBackend() === WASM) {
-    return wasmTensorFilledBy(shape, out => fillNoise(out, kind, seed));
-  }
-  const out = new Float32Array(tf.util.sizeFromShape(shape));
-  fillNoise(out, kind, seed);
-  return tf.tensor(out, shape, 'float32');
+  return float32TensorFilledBy(shape, out => fillNoise(out, kind, seed));
 }

@@ -333,6 +333,44 @@ if (!WASM_PRESENT) {
                         .toEqual(['b', 'c']));
     });
 
+    it('GatherV2: random shapes, axes, batchDims and indices (repeats, scalars, empty), float32 / int32 / bool, ' +
+       'equal cpu exactly; out-of-range indices and strings throw', async () => {
+      const r = prng(17);
+      // [shape, indices shape, axis, batchDims]
+      const cases: Array<[number[], number[], number, number]> = [
+        [[600, 28, 28, 1], [128], 0, 0], [[7], [], 0, 0], [[4, 5], [0], 1, 0], [[0, 3], [2], 1, 0],
+        [[3, 5, 20], [3, 4], 1, 1], [[2, 3, 4, 18], [2, 3, 5], 3, 2], [[6, 40], [2, 3], 0, 0],
+      ];
+      for (let t = 0; t < 20; t++) {
+        const shape = Array.from({length: int(r, 1, 4)}, () => pick(r, [1, 2, 3, 5, 17, 33]));
+        const axis = int(r, 0, shape.length - 1);
+        const batchDims = r() < 0.3 ? int(r, 0, axis) : 0;
+        const indexShape = [...shape.slice(0, batchDims), ...Array.from({length: int(r, 0, 2)}, () => int(r, 1, 4))];
+        cases.push([shape, indexShape, axis, batchDims]);
+      }
+      for (const [shape, indexShape, axis, batchDims] of cases) {
+        const dim = shape[axis];
+        const size = indexShape.reduce((a, b) => a * b, 1);
+        const indexValues = dim === 0 ? [] : Array.from({length: size}, () => int(r, 0, dim - 1));
+        const index = () => tf.tensor(indexValues, indexShape, 'int32');
+        for (const dtype of ['float32', 'int32', 'bool'] as const) {
+          const x = () => dtype === 'float32' ? normal(shape, 3) :
+              dtype === 'int32' ? tf.cast(tf.mul(normal(shape, 4), 100), 'int32') : tf.greater(normal(shape, 5), 0);
+          await expectMatchesCpu(() => tf.cast(tf.gather(x(), index(), axis, batchDims), 'float32'),
+                                 `gather ${dtype} ${shape} by ${indexShape} ${indexValues.slice(0, 6)} on axis ${axis} ` +
+                                 `batchDims ${batchDims}`, 0);
+        }
+      }
+      await tf.setBackend('wasm');
+      tf.tidy(() => {
+        // tf.gather takes numeric tensors only; the kernel itself, asked for strings, says it cannot
+        expect(() => tf.engine().runKernel('GatherV2', {x: tf.tensor1d(['a', 'b'], 'string'), indices: tf.tensor1d([1], 'int32')},
+                                           {axis: 0, batchDims: 0})).toThrowError(/string tensors are not supported/);
+        expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32'))).toThrowError(/index value 3 is not in \[0, 2\]/);
+        expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([-1], 'int32'), 1)).toThrowError(/index value -1/);
+      });
+    });
+
     it('Transpose: random shapes and permutations (tiled swaps and the stock kernel\'s), float32 / int32 / bool, equal cpu exactly', async () => {
       const r = prng(12);
       const cases: Array<[number[], number[]]> = [
