@@ -456,6 +456,15 @@ if (!WASM_PRESENT) {
         expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
         expect(tf.getKernel('BatchMatMul', 'wasm')).toBeDefined();
         uninstallWasmKernels();  // twice: harmless
+        // the restored stock kernels run at once, with no setBackend in between (which would run their
+        // setup again): their setup ran whichever kernels were registered when the backend was set
+        tf.tidy(() => {
+          const x = tf.tensor2d([[1, 2], [3, 4]]);
+          expect(Array.from(tf.tile(x, [1, 2]).dataSync())).toEqual([1, 2, 1, 2, 3, 4, 3, 4]);
+          expect(Array.from(tf.gather(x, tf.tensor1d([1, 1, 0], 'int32')).dataSync())).toEqual([3, 4, 3, 4, 1, 2]);
+          expect(Array.from(tf.transpose(x).dataSync())).toEqual([1, 3, 2, 4]);
+          expect(Array.from(tf.sum(x, 0).dataSync())).toEqual([4, 6]);
+        });
       } finally {
         expect(installWasmKernels().sort()).toEqual([...WASM_KERNEL_NAMES].sort());
       }

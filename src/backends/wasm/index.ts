@@ -111,7 +111,10 @@ export function installWasmKernels(): string[] {
     if (current != null) {
       tf.unregisterKernel(r.kernelName, WASM);
     }
-    tf.registerKernel({...config, kernelFunc: marked});
+    // The stock kernel's setup binds its C function when the backend initialises; keep it, so that
+    // the stock kernel still works when `uninstallWasmKernels` restores it after that.
+    tf.registerKernel({...config, kernelFunc: marked, setupFunc: config.setupFunc ?? current?.setupFunc,
+                       disposeFunc: config.disposeFunc ?? current?.disposeFunc});
     originals.set(r.kernelName, current);
     done.push(r.kernelName);
   }
