@@ -206,6 +206,8 @@ export interface CompileLocalMixerArgs {
   temperature?: number;
   /** What FG-W and FG-A differentiate (see `GlobalObjective`). Defaults to 'classifier', the code's. */
   globalObjective?: GlobalObjective;
+  /** Activity noise a step keeps instead of drawing it again, bytes (see `ForwardGradientOptimizerArgs`). */
+  keepNoiseBytes?: number;
 }
 
 /**
@@ -249,6 +251,7 @@ export function compileLocalMixer(model: tfl.LayersModel, args: CompileLocalMixe
     samples: args.samples,
     noise: args.noise,
     seed,
+    keepNoiseBytes: args.keepNoiseBytes,
   });
   let loss: LossFunction[];
   try {

@@ -20,7 +20,7 @@ import {ModelAttachment} from './model_attachment';
 import {NoiseKind} from './noise';
 import {addWeightDecay, chain, scaleByLayer, zerosForMissing, zeroUnless} from './transforms';
 
-export {checkLearningRate, checkMomentum, checkSeed, ForwardGradientOptimizerArgs, Perturbation} from './args';
+export {checkLearningRate, checkMomentum, checkSeed, DEFAULT_KEEP_NOISE_BYTES, ForwardGradientOptimizerArgs, Perturbation} from './args';
 export {isDecayed} from './transforms';
 
 /** Statistics of the last step, as tensors (read them asynchronously: no host sync in a step). */
@@ -71,6 +71,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
   readonly exactLayers: string[];
   readonly localCredit: boolean;
   readonly sumOverBatch: boolean;
+  readonly keepNoiseBytes: number;
   readonly stats: ForwardGradientStats;
   /** Set while the model trains in `fit` / `fitDataset` (or by `attach`). */
   attachment: ModelAttachment|null = null;
@@ -92,6 +93,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     this.exactLayers = r.exactLayers;
     this.localCredit = r.localCredit;
     this.sumOverBatch = r.sumOverBatch;
+    this.keepNoiseBytes = r.keepNoiseBytes;
     // (in tidy: tf.variable(t) leaves t itself allocated)
     this.stats = tf.tidy(() => ({
       directionalDerivative: tf.variable(tf.scalar(0), false),
@@ -156,7 +158,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
     const ctx: EstimatorContext = {
       perturb: this.perturb, step: this.iterations, samples: this.samples, noise: this.noise, seed: this.seed,
       attachment: this.attachment, exactLayers: this.exactLayers, localCredit: this.localCredit,
-      sumOverBatch: this.sumOverBatch,
+      sumOverBatch: this.sumOverBatch, keepNoiseBytes: this.keepNoiseBytes,
     };
     return tf.tidy(() => {
       const {value, grads, finite, directionalDerivative} = estimator(f, vars, ctx);
@@ -247,6 +249,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       exactLayers: this.exactLayers.map(name => ({name})),
       localCredit: this.localCredit,
       sumOverBatch: this.sumOverBatch,
+      keepNoiseBytes: this.keepNoiseBytes,
       optimizer: {name: this.inner.getClassName(), config: this.inner.getConfig()},
     };
   }
@@ -260,6 +263,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       exactLayers?: Array<{name: string}>,
       localCredit?: boolean,
       sumOverBatch?: boolean,
+      keepNoiseBytes?: number,
       optimizer: {name: string, config: tf.serialization.ConfigDict},
     };
     const innerCls = tf.serialization.SerializationMap.getMap().classNameMap[c.optimizer.name];
@@ -273,6 +277,7 @@ export class ForwardGradientOptimizer extends tf.Optimizer {
       exactLayers: (c.exactLayers ?? []).map(e => e.name),
       localCredit: c.localCredit,
       sumOverBatch: c.sumOverBatch,
+      keepNoiseBytes: c.keepNoiseBytes,
       optimizer: inner,
     } as unknown as tf.serialization.ConfigDict);
   }

@@ -57,9 +57,10 @@ export function masked(gz: Tensor, mask: Tensor|null): Tensor {
 }
 
 /**
- * A site's activity noise, by what determines it: noise is a function of its seed, so a step
- * keeps this instead of the tensor and draws the noise again when it assembles the gradients
- * (one activation-sized tensor less per site alive through the forward pass).
+ * A site's activity noise, by what determines it: noise is a function of its seed, so beyond a
+ * budget (`keepNoiseBytes`) a step keeps this instead of the tensor and draws the noise again
+ * when it assembles the gradients (one activation-sized tensor less per site alive through the
+ * forward pass).
  */
 export interface NoiseDraw {
   /** The tangent batch shape [K] of the step. */

@@ -59,15 +59,21 @@ export class StepRecorder implements LocalStepListener, SiteSink {
   readonly records: Array<LossRecord|null>;
   private readonly kept: Tensor[] = [];
   private readonly kernelSites: KernelSiteObserver;
+  /** Noise kept from the forward pass, by draw (see `keepNoiseBytes`). */
+  private readonly keptNoise = new Map<NoiseDraw, Tensor>();
+  private noiseBytesLeft: number;
 
   /**
    * `perturbActivities` false: only the losses are recorded (weight perturbation with local
-   * credit); no site is perturbed.
+   * credit); no site is perturbed. Up to `keepNoiseBytes` of the sites' noise is kept from the
+   * forward pass for the gradients; the rest is drawn again.
    */
   constructor(
       private readonly attachment: ModelAttachment, private readonly noise: NoiseKind,
       private readonly seed: number|null, private readonly step: number,
-      readonly perturbActivities = true, readonly localCredit = true, readonly sumOverBatch = false) {
+      readonly perturbActivities = true, readonly localCredit = true, readonly sumOverBatch = false,
+      keepNoiseBytes = 0) {
+    this.noiseBytesLeft = keepNoiseBytes;
     this.records = new Array(attachment.numOutputs).fill(null);
     this.kernelSites = new KernelSiteObserver(attachment, this);
   }
@@ -84,9 +90,31 @@ export class StepRecorder implements LocalStepListener, SiteSink {
 
   /**
    * The noise of a site: i.i.d. per example and position; the V rows of one example (the views of
-   * a contrastive model) get the same noise. The same tensor values every time for one `draw`.
+   * a contrastive model) get the same noise. The same tensor values every time for one `draw`:
+   * kept from the first call while the step's noise budget lasts, else drawn again.
    */
-  noiseOf({batchShape, shape, seed}: NoiseDraw): Tensor {
+  noiseOf(draw: NoiseDraw): Tensor {
+    const kept = this.keptNoise.get(draw);
+    if (kept != null) {
+      return kept.clone();
+    }
+    const u = this.sample(draw);
+    const bytes = 4 * u.size;
+    if (bytes <= this.noiseBytesLeft) {
+      this.noiseBytesLeft -= bytes;
+      this.keptNoise.set(draw, this.keep(untraced(() => u.clone())));
+    }
+    return u;
+  }
+
+  /** Frees the kept noise of `draw`, once its site's gradients are assembled. */
+  private releaseNoise(draw: NoiseDraw): void {
+    this.keptNoise.get(draw)?.dispose();
+    this.keptNoise.delete(draw);
+  }
+
+  /** Draws `draw`'s noise from its seed. */
+  private sample({batchShape, shape, seed}: NoiseDraw): Tensor {
     const views = this.attachment.views;
     if (views === 1 || shape.length === 0 || shape[0] % views !== 0) {
       return sampleNoise([...batchShape, ...shape], this.noise, seed);
@@ -169,8 +197,8 @@ export class StepRecorder implements LocalStepListener, SiteSink {
       grads.set(v.name, prev == null ? g : tf.add(prev, g));
     };
     const derivatives = this.outputDerivatives(batchShape);
-    // Each site's gradients in a tidy of their own: the activation-sized intermediates (the noise
-    // drawn again, the estimate, the masked product) are freed site by site, not at the step's end.
+    // Each site's gradients in a tidy of their own: the activation-sized intermediates (the noise,
+    // the estimate, the masked product) are freed site by site, not at the step's end.
     for (const site of this.sites) {
       const terms = site.weight.outputs.map(i => derivatives[i]?.perExample).filter((d): d is Tensor => d != null);
       if (terms.length === 0) {
@@ -185,6 +213,7 @@ export class StepRecorder implements LocalStepListener, SiteSink {
         const gWeight = tf.reshape(vjp[site.spec.weightInput](), w.shape);
         return bias == null ? [gWeight] : [gWeight, biasGradient(gz, bias.shape)];
       });
+      this.releaseNoise(site.noise);
       add(w, gw);
       if (bias != null) {
         add(bias, gb!);
@@ -202,6 +231,7 @@ export class StepRecorder implements LocalStepListener, SiteSink {
             this.localCredit && this.attachment.directInputs[i].has(site.decl.layerName)));
         return site.decl.gradients(masked(terms.length === 1 ? terms[0] : tf.addN(terms), site.mask), site.saved);
       });
+      this.releaseNoise(site.noise);
       site.decl.weights.forEach((w, i) => add(w, g[i]));
     }
     return grads;

@@ -352,33 +352,52 @@ describeBackends('LocalMixer training modes', backend => {
     });
   }
 
-  it('FG-A and LG-FG-A steps hold at most 0.6× the memory of a BP step (3 blocks; data buffers at the peak)', async () => {
+  /** The peak data buffers of a training step of a 3-block LocalMixer in `mode`, and its weights after two steps. */
+  async function stepPeak(mode: fg.models.TrainingMode, keepNoiseBytes?: number): Promise<{peak: number, weights: Float32Array[]}> {
+    const model = fg.models.localMixer({inputShape: [16, 16, 3], patchSize: 4, blocks: 3, channels: 64, groups: 4, seed: 0});
+    const x = tf.randomNormal([8, 16, 16, 3], 0, 1, 'float32', 1);
+    const ys = tf.tidy(() => fg.models.localMixerTargets(model, tf.oneHot(tf.randomUniform([8], 0, 10, 'int32', 2), 10)));
+    const opt = fg.models.compileLocalMixer(model, {mode, seed: 1, keepNoiseBytes});
+    opt.attach(model);
+    try {
+      await model.trainOnBatch(x, ys);  // optimizer state
+      const peak = await peakBufferBytes(() => model.trainOnBatch(x, ys));
+      return {peak, weights: model.getWeights().map(w => w.dataSync() as Float32Array)};
+    } finally {
+      opt.detach();
+      tf.dispose([x, ...(ys as Tensor[])]);
+      opt.dispose();
+      model.dispose();
+    }
+  }
+
+  it('FG-A and LG-FG-A steps that keep no noise hold at most 0.6× the memory of a BP step (3 blocks; data buffers at the peak)', async () => {
     if (backend !== 'cpu' && backend !== 'wasm') {
       pending(`the same on every backend (the engine counts the buffers); measured on cpu and wasm only (${backend} is slow here)`);
     }
     // A forward-gradient step keeps per block the sites' z (each layer's input is recomputed from
     // the previous z), the block output and its tangent, and the heads' per-(patch, group) share
     // tangents; its backward pass over the heads records only their kernels' paths. It was 0.68×
-    // before those changes; 0.53× with them.
-    const peaks: {[mode: string]: number} = {};
-    for (const mode of ['BP', 'FG-A', 'LG-FG-A'] as const) {
-      const model = fg.models.localMixer({inputShape: [16, 16, 3], patchSize: 4, blocks: 3, channels: 64, groups: 4, seed: 0});
-      const x = tf.randomNormal([8, 16, 16, 3], 0, 1, 'float32', 1);
-      const ys = tf.tidy(() => fg.models.localMixerTargets(model, tf.oneHot(tf.randomUniform([8], 0, 10, 'int32', 2), 10)));
-      const opt = fg.models.compileLocalMixer(model, {mode, seed: 1});
-      opt.attach(model);
-      try {
-        await model.trainOnBatch(x, ys);  // optimizer state
-        peaks[mode] = await peakBufferBytes(() => model.trainOnBatch(x, ys));
-      } finally {
-        opt.detach();
-        tf.dispose([x, ...(ys as Tensor[])]);
-        opt.dispose();
-        model.dispose();
-      }
+    // before those changes; 0.53× with them (0.61× when it keeps all its noise).
+    const bp = (await stepPeak('BP')).peak;
+    expect((await stepPeak('LG-FG-A', 0)).peak / bp).toBeLessThan(0.6);
+    expect((await stepPeak('FG-A', 0)).peak / bp).toBeLessThan(0.6);
+  });
+
+  it('keepNoiseBytes: kept or drawn again, the noise is the same (weights bit-identical); the memory grows by at most the budget', async () => {
+    if (backend !== 'cpu' && backend !== 'wasm') {
+      pending(`the same on every backend; measured on cpu and wasm only (${backend} is slow here)`);
     }
-    expect(peaks['LG-FG-A'] / peaks['BP']).toBeLessThan(0.6);
-    expect(peaks['FG-A'] / peaks['BP']).toBeLessThan(0.6);
+    // the model's sites hold 8·16·64 to 8·16·256 values: a 100 kB budget keeps some of them
+    for (const mode of ['FG-A', 'LG-FG-A'] as const) {
+      const none = await stepPeak(mode, 0), some = await stepPeak(mode, 100_000), all = await stepPeak(mode, 1e9);
+      for (const [name, other] of [['some', some], ['all', all]] as const) {
+        expect(bits(other.weights.map(w => Array.from(w)))).withContext(`${mode}, ${name} of the noise kept`)
+            .toEqual(bits(none.weights.map(w => Array.from(w))));
+      }
+      expect(some.peak).withContext(`${mode}: peak with a 100 kB budget`).toBeLessThanOrEqual(none.peak + 100_000);
+      expect(all.peak).withContext(`${mode}: all noise kept holds more`).toBeGreaterThan(none.peak);
+    }
   });
 
   it('LG-FG-A: units whose ReLU is inactive get an exactly zero activity estimate', () => {

@@ -541,7 +541,7 @@ describeBackends('ForwardGradientOptimizer: serialization', () => {
   it('getConfig / fromConfig round trip', () => {
     const o = fg.optimizers.forwardGradient({
       perturb: 'weight', samples: 3, noise: 'rademacher', seed: 42, weightDecay: 1e-4,
-      gradientScale: {out: 0.1, 'h/kernel': 2}, optimizer: tf.train.momentum(0.05, 0.8, true)});
+      gradientScale: {out: 0.1, 'h/kernel': 2}, optimizer: tf.train.momentum(0.05, 0.8, true), keepNoiseBytes: 1e6});
     const entry = tf.serialization.SerializationMap.getMap().classNameMap[o.getClassName()];
     expect(entry).toBeDefined();
     // through JSON, as model.save stores it
@@ -552,10 +552,12 @@ describeBackends('ForwardGradientOptimizer: serialization', () => {
     expect(back.inner.getClassName()).toBe('Momentum');
     expect(back.inner.getConfig()).toEqual({learningRate: 0.05, momentum: 0.8, useNesterov: true});
     expect(back.gradientScale).toEqual({out: 0.1, 'h/kernel': 2});
-    expect([back.perturb, back.samples, back.noise, back.seed, back.weightDecay]).toEqual(['weight', 3, 'rademacher', 42, 1e-4]);
+    expect([back.perturb, back.samples, back.noise, back.seed, back.weightDecay, back.keepNoiseBytes])
+        .toEqual(['weight', 3, 'rademacher', 42, 1e-4, 1e6]);
     const unseeded = fg.optimizers.forwardGradient();
     const back2 = entry[1](entry[0], JSON.parse(JSON.stringify(unseeded.getConfig()))) as unknown as ForwardGradientOptimizer;
-    expect([back2.perturb, back2.seed, back2.inner.getClassName(), back2.learningRate]).toEqual(['activity', null, 'SGD', 0.01]);
+    expect([back2.perturb, back2.seed, back2.inner.getClassName(), back2.learningRate, back2.keepNoiseBytes])
+        .toEqual(['activity', null, 'SGD', 0.01, fg.optimizers.DEFAULT_KEEP_NOISE_BYTES]);
     [o, back, unseeded, back2].forEach(x => x.dispose());
   });
 
@@ -759,6 +761,10 @@ describe('ForwardGradientOptimizer: options', () => {
       [{seed: Infinity}, /seed must be an integer in \[0, 2\^32\)/],
       [{seed: '3'}, /seed must be an integer in \[0, 2\^32\)/],
       [{gradientScale: {out: NaN}}, /gradientScale\['out'\] must be a finite number/],
+      [{keepNoiseBytes: -1}, /keepNoiseBytes must be a finite number ≥ 0.*-1/],
+      [{keepNoiseBytes: NaN}, /keepNoiseBytes must be a finite number ≥ 0.*NaN/],
+      [{keepNoiseBytes: Infinity}, /keepNoiseBytes must be a finite number ≥ 0.*Infinity/],
+      [{keepNoiseBytes: '1e6'}, /keepNoiseBytes must be a finite number ≥ 0/],
     ];
     for (const [args, message] of bad) {
       expect(() => fg.optimizers.forwardGradient(args as ForwardGradientOptimizerArgs))

@@ -24,6 +24,8 @@ export interface EstimatorContext {
   readonly exactLayers: readonly string[];
   readonly localCredit: boolean;
   readonly sumOverBatch: boolean;
+  /** Activity perturbation: the bytes of noise a step may keep instead of drawing it again. */
+  readonly keepNoiseBytes: number;
 }
 
 /** What an estimator returns (tensors owned by the caller's tidy). */

@@ -42,7 +42,8 @@ export function estimate(f: () => tf.Scalar, vars: tf.Variable[], ctx: Estimator
   const attachment = ctx.attachment;
   const recorder = attachment == null ? null :
       new StepRecorder(
-          attachment, ctx.noise, ctx.seed, ctx.step, ctx.perturb === 'activity', ctx.localCredit, ctx.sumOverBatch);
+          attachment, ctx.noise, ctx.seed, ctx.step, ctx.perturb === 'activity', ctx.localCredit, ctx.sumOverBatch,
+          ctx.keepNoiseBytes);
   recorder?.setBatchShape(batchShape);
   const activity = ctx.perturb === 'activity' ? recorder : null;
   try {
