@@ -79,14 +79,14 @@ export interface ForwardGradientOptimizerArgs {
    * forward pass until the weight gradients are assembled; the rest is drawn again from its seed
    * (the same values). Keeping saves drawing the noise twice (on a CPU backend, up to a third of
    * an FG-A step); drawing again saves the memory (the LocalMixer M/8/16 has 16 MB of noise per
-   * site at batch 128). A finite number ≥ 0 (0: always draw again). Defaults to 32 MiB
+   * site at batch 128). A finite number ≥ 0 (0: always draw again). Defaults to 16 MiB
    * (`DEFAULT_KEEP_NOISE_BYTES`).
    */
   keepNoiseBytes?: number;
 }
 
-/** The default of `keepNoiseBytes`: 32 MiB. */
-export const DEFAULT_KEEP_NOISE_BYTES = 32 * 1024 * 1024;
+/** The default of `keepNoiseBytes`: 16 MiB. */
+export const DEFAULT_KEEP_NOISE_BYTES = 16 * 1024 * 1024;
 
 /** `learningRate` if it is a finite number > 0, else a ValueError naming `caller`. */
 export function checkLearningRate(caller: string, learningRate: unknown): number {
