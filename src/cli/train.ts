@@ -16,19 +16,20 @@ import * as seedrandom from 'seedrandom';
 
 import {LearningRateScheduler} from '../callbacks/learning_rate_scheduler';
 import {forwardGradient} from '../callbacks/forward_gradient_callback';
-import {byolViews, randomFlip} from '../data/augment';
+import {randomFlip} from '../data/augment';
 import {loadDataset} from '../data/files';
-import {normalizationOf, normalizeImages, toTensors} from '../data/normalize';
+import {normalizationOf, toTensors} from '../data/normalize';
 import {permutation} from '../data/random';
 import {DatasetName, gatherSplit, ImageSplit, sliceSplit} from '../data/split';
 import {ValueError} from '../errors';
 import {evaluate} from '../models/evaluate';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {trainReadout} from '../models/readout';
-import {compileLocalMixer, localMixerTargets, pairViews, TRAINING_MODES, TrainingMode} from '../models/training_modes';
+import {compileLocalMixer, localMixerTargets, TRAINING_MODES, TrainingMode} from '../models/training_modes';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
 import {checkBackend, CliBackend, explainBackendFailure, setUpBackend} from './backend';
+import {contrastiveEpochDataset, EpochViews, readoutInputs} from './contrastive_data';
 import {CheckpointData, CHECKPOINT_DIR, CHECKPOINT_STATE, damagedCheckpoint, decodeCheckpoint, hasCheckpoint, readCheckpoint, saveCheckpoint} from './checkpoint';
 import {numberProblem} from './numbers';
 import {oneOf} from './one_of';
@@ -232,33 +233,6 @@ export function epochTrainingImages(xs: Tensor4D, data: DatasetName, seed: numbe
     return randomFlip(xs, `${seed}/flip/${epoch}`);
   } finally {
     xs.dispose();
-  }
-}
-
-/** Views made per augmentation call (bounds the memory of the intermediate images). */
-const VIEW_CHUNK = 1000;
-
-/**
- * The contrastive inputs of epoch `epoch` (0-based): two BYOL views (`byolViews`, crop area
- * [areaLowerBound, 1]) of each image of `raw` [N, H, W, C] in [0, 1], normalized, paired
- * [N, 2, H, W, C]; drawn from the run's seed and the epoch (so `--resume` redraws them), chunk by chunk.
- */
-export function contrastiveViews(raw: Tensor4D, data: DatasetName, seed: number, epoch: number, areaLowerBound: number): Tensor {
-  const n = raw.shape[0];
-  const chunks: Tensor[] = [];
-  try {
-    for (let start = 0; start < n; start += VIEW_CHUNK) {
-      chunks.push(tf.tidy(() => {
-        const x = tf.slice(raw, start, Math.min(VIEW_CHUNK, n - start));
-        const [v1, v2] = byolViews(x, `${seed}/views/${epoch}/${start}`, {areaLowerBound});
-        return pairViews(normalizeImages(v1, data), normalizeImages(v2, data));
-      }));
-    }
-    return chunks.length === 1 ? chunks[0] : tf.concat(chunks, 0);
-  } finally {
-    if (chunks.length > 1) {
-      tf.dispose(chunks);
-    }
   }
 }
 
@@ -683,72 +657,69 @@ interface EpochFit {
 }
 
 /**
- * The inputs of epoch `epoch` (0-based): the used examples in the order drawn from `rng`; for a
- * contrastive run their two views, and the un-augmented (normalized) images that train the readout
- * after the epoch, else the (for CIFAR-10 flipped) images and null.
- */
-function epochInputs(run: Run, epoch: number, rng: seedrandom.prng): {xs: Tensor, ys: Tensor, readoutImages: Tensor4D|null} {
-  const {config, data} = run;
-  const order = permutation(rng, data.train.count).subarray(0, data.usedPerEpoch);
-  const batch = toTensors(gatherSplit(data.train, order), {dataset: config.data, normalize: !run.contrastive});
-  if (!run.contrastive) {
-    return {xs: epochTrainingImages(batch.xs as Tensor4D, config.data, config.seed, epoch), ys: batch.ys, readoutImages: null};
-  }
-  try {
-    const xs = contrastiveViews(batch.xs as Tensor4D, config.data, config.seed, epoch, run.areaLowerBound);
-    return {xs, ys: batch.ys, readoutImages: normalizeImages(batch.xs as Tensor4D, config.data)};
-  } finally {
-    batch.xs.dispose();
-  }
-}
-
-/**
- * One epoch (0-based `epoch`): one `model.fit` epoch over `epochInputs` with the progress bar, and
- * for a contrastive run the readout trained on the un-augmented images.
+ * One epoch (0-based `epoch`) over the used examples in the order drawn from `rng`, with the
+ * progress bar: supervised, one `model.fit` epoch over the (for CIFAR-10 flipped) images;
+ * contrastive, one `model.fitDataset` epoch over two views of each image, made as the batches
+ * reach them, then the readout trained on the un-augmented images.
  */
 async function trainEpoch(run: Run, epoch: number, rng: seedrandom.prng, skippedBefore: number): Promise<EpochFit> {
   const {config, data, contrastive} = run;
-  const {xs, ys, readoutImages} = epochInputs(run, epoch, rng);
+  const order = permutation(rng, data.train.count).subarray(0, data.usedPerEpoch);
+  const examples = gatherSplit(data.train, order);
   const fit: EpochFit = {metrics: new RunningMetrics(), lastLr: NaN, skipped: skippedBefore, readoutLoss: NaN};
   const bar = new EpochProgress(run.opts.quiet ? null : run.io.barStream, `epoch ${epoch + 1}/${config.epochs}`, data.stepsPerEpoch);
+  const callbacks = [
+    forwardGradient(),
+    new LearningRateScheduler({schedule: run.schedule}),
+    new tfl.CustomCallback({
+      onBatchEnd: (batch: number, logs?: tfl.Logs) => {
+        if (logs == null) {
+          return;
+        }
+        fit.metrics.add(logs, typeof logs.size === 'number' ? logs.size : config.batch);
+        if (typeof logs.lr === 'number') {
+          fit.lastLr = logs.lr;
+        }
+        if (typeof logs.fg_skipped === 'number') {
+          fit.skipped = logs.fg_skipped;
+        }
+        bar.update(batch + 1, fit.metrics.mean(contrastive ? 'loss' : 'classifier_loss'), fit.metrics.mean('classifier_acc'));
+      },
+    }),
+  ];
   try {
-    await run.model.fit(xs, localMixerTargets(run.model, ys), {
-      epochs: 1,
-      batchSize: config.batch,
-      shuffle: false,
-      verbose: 0,
-      callbacks: [
-        forwardGradient(),
-        new LearningRateScheduler({schedule: run.schedule}),
-        new tfl.CustomCallback({
-          onBatchEnd: (batch: number, logs?: tfl.Logs) => {
-            if (logs == null) {
-              return;
-            }
-            fit.metrics.add(logs, typeof logs.size === 'number' ? logs.size : config.batch);
-            if (typeof logs.lr === 'number') {
-              fit.lastLr = logs.lr;
-            }
-            if (typeof logs.fg_skipped === 'number') {
-              fit.skipped = logs.fg_skipped;
-            }
-            bar.update(batch + 1, fit.metrics.mean(contrastive ? 'loss' : 'classifier_loss'), fit.metrics.mean('classifier_acc'));
-          },
-        }),
-      ],
-    });
-    if (readoutImages != null) {
-      // the paper code's readout: one epoch of plain SGD (lr 0.01) on the un-augmented images
-      fit.readoutLoss = await trainReadout(run.model, readoutImages, ys as Tensor2D, {
+    if (!contrastive) {
+      const {xs, ys} = toTensors(examples, {dataset: config.data});
+      const images = epochTrainingImages(xs, config.data, config.seed, epoch);
+      const targets = localMixerTargets(run.model, ys);
+      try {
+        await run.model.fit(images, targets, {epochs: 1, batchSize: config.batch, shuffle: false, verbose: 0, callbacks});
+      } finally {
+        tf.dispose([images, ys, ...targets]);
+      }
+      return fit;
+    }
+    const views = new EpochViews(examples, {data: config.data, seed: config.seed, epoch, areaLowerBound: run.areaLowerBound});
+    try {
+      await run.model.fitDataset(
+          contrastiveEpochDataset(examples, views, config.batch, labels => localMixerTargets(run.model, labels)),
+          {epochs: 1, verbose: 0, callbacks});
+    } finally {
+      views.dispose();
+    }
+    // the paper code's readout: one epoch of plain SGD (lr 0.01) on the un-augmented images
+    const {images, labels} = readoutInputs(examples, config.data);
+    try {
+      fit.readoutLoss = await trainReadout(run.model, images, labels, {
         batchSize: config.batch, weightDecay: config.weightDecay, seed: `${config.seed}/${epoch}`,
       });
+    } finally {
+      tf.dispose([images, labels]);
     }
+    return fit;
   } finally {
     bar.stop();
-    tf.dispose([xs, ys]);
-    readoutImages?.dispose();
   }
-  return fit;
 }
 
 /**
