@@ -8,6 +8,8 @@
  *   softmax at batch --batch (default 128): its backward pass uses the transposed matmuls;
  * - Transpose, Sum and Mean on the shapes of an M/8/16 step (a [8192, 512] weight-gradient operand,
  *   a bias gradient, the token layout's LayerNorm), kernel time only (no read-back);
+ * - GatherV2 of a batch of --batch images from MNIST-sized training images, what `model.fit` does
+ *   for every batch (kernel time only);
  * - one `model.trainOnBatch` step of the LocalMixer M/8/16 (BP and LG-FG-A) at batch --mixer-batch
  *   (default 32), stock vs fixed for Transpose, Sum and Mean only (the other kernels installed in
  *   both: stock wasm runs it, slowly);
@@ -240,6 +242,10 @@ async function main(): Promise<void> {
   rows.push(['Sum [8192,512] over 0 (bias gradient)', stockVsFixed(() => tf.sum(bias, 0), opts.reps, false), null]);
   rows.push(['Mean [32,512,64] over 1 (token-layout LN)', stockVsFixed(() => tf.mean(tokens, 1, true), opts.reps, false), null]);
   tf.dispose([bias, tokens]);
+  const images = tf.randomUniform([60000, 28, 28, 1], 0, 1, 'float32', 6);
+  const batchIndices = tf.tensor1d(Array.from({length: opts.batch}, (_, i) => (i * 7919) % 60000), 'int32');
+  rows.push([`GatherV2 ${opts.batch} of [60000,28,28,1] (a fit batch)`, stockVsFixed(() => tf.gather(images, batchIndices), opts.reps, false), null]);
+  tf.dispose([images, batchIndices]);
   for (const mode of ['BP', 'LG-FG-A'] as const) {
     const mixer = mixerStep(mode, opts.mixerBatch);
     rows.push([`M/8/16 ${mode} step, batch ${opts.mixerBatch} (${LAYOUT_KERNELS.join('/')})`,
