@@ -26,6 +26,7 @@ import {evaluate} from '../models/evaluate';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {trainReadout} from '../models/readout';
 import {compileLocalMixer, localMixerTargets, TRAINING_MODES, TrainingMode} from '../models/training_modes';
+import {wasmThreadsCount} from '../backends/wasm/threads';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
 import {checkBackend, CliBackend, explainBackendFailure, setUpBackend} from './backend';
@@ -37,6 +38,7 @@ import {paperEpochs, paperResult, paperTable} from './paper_results';
 import {curvesSvg, Reference} from './plot';
 import {EpochProgress, formatSeconds, Io, RunningMetrics, UsageError} from './progress';
 import {lockRunFolder, makeFolders, removeEmptyFolders} from './run_folder';
+import {stallMessage, STALL_MINUTES, startStallWatchdog, stopStallWatchdog, trainingProgress} from './stall_watchdog';
 import {epochScalars, EventFileWriter} from './tensorboard';
 
 /** The data sets of the CLI. */
@@ -437,10 +439,16 @@ async function trainLocked(opts: TrainOptions, io: Io): Promise<TrainSummary> {
             `${data.stepsPerEpoch} steps/epoch, backend ${backendInfo}, out ${opts.out}` +
             (opts.resume ? `, from epoch ${progress.startEpoch}` : ''));
     let failure: string|null;
+    const threads = config.backend === 'wasm' ? wasmThreadsCount() : 0;
+    if (threads > 1) {
+      startStallWatchdog(STALL_MINUTES * 60_000, stallMessage(threads));
+    }
     try {
       failure = await runEpochs(run, progress);
     } catch (e) {
       throw explainBackendFailure(e, config.backend);
+    } finally {
+      stopStallWatchdog();
     }
     return writeSummary(run, progress, backendInfo, failure);
   } finally {
@@ -611,8 +619,8 @@ async function runEpochs(run: Run, progress: RunProgress): Promise<string|null> 
       const stepBefore = run.optimizer.iterations;
       const fit = await trainEpoch(run, epoch, progress.rng, skippedBefore);
       const fitSeconds = (Date.now() - t0) / 1000;
-      const testResult = await evaluate(run.model, test.xs, test.ys);
-      const trainResult = await evaluate(run.model, trainEval.xs, trainEval.ys);
+      const testResult = await evaluate(run.model, test.xs, test.ys, {onBatch: trainingProgress});
+      const trainResult = await evaluate(run.model, trainEval.xs, trainEval.ys, {onBatch: trainingProgress});
       const elapsed = (Date.now() - t0) / 1000;
       progress.seconds += elapsed;
       const step = run.optimizer.iterations;
@@ -673,6 +681,7 @@ async function trainEpoch(run: Run, epoch: number, rng: seedrandom.prng, skipped
     new LearningRateScheduler({schedule: run.schedule}),
     new tfl.CustomCallback({
       onBatchEnd: (batch: number, logs?: tfl.Logs) => {
+        trainingProgress();
         if (logs == null) {
           return;
         }

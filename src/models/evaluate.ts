@@ -16,6 +16,8 @@ import {pairViews} from './training_modes';
 export interface EvaluateArgs {
   /** Examples per `model.predict` call (bounds the memory). Integer > 0; defaults to 500. */
   batchSize?: number;
+  /** Called after each batch (e.g. to report progress). */
+  onBatch?: () => void;
 }
 
 /** What `evaluate` measures. */
@@ -68,6 +70,7 @@ export async function evaluate(model: tfl.LayersModel, xs: Tensor4D, ys: Tensor2
     tf.dispose([w, l]);
     wrong += wv[0];
     lossSum += lv[0];
+    args.onBatch?.();
   }
   return {error: n > 0 ? 100 * wrong / n : NaN, loss: n > 0 ? lossSum / n : NaN, count: n};
 }
