@@ -14,6 +14,7 @@ import {Tensor, Tensor2D, Tensor4D} from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as seedrandom from 'seedrandom';
 
+import {wasmThreadsCount} from '../backends/wasm/threads';
 import {LearningRateScheduler} from '../callbacks/learning_rate_scheduler';
 import {forwardGradient} from '../callbacks/forward_gradient_callback';
 import {randomFlip} from '../data/augment';
@@ -26,7 +27,6 @@ import {evaluate} from '../models/evaluate';
 import {LocalMixerPreset, localMixer} from '../models/local_mixer';
 import {trainReadout} from '../models/readout';
 import {compileLocalMixer, localMixerTargets, TRAINING_MODES, TrainingMode} from '../models/training_modes';
-import {wasmThreadsCount} from '../backends/wasm/threads';
 import {ForwardGradientOptimizer} from '../optimizers/forward_gradient_optimizer';
 import {constantSchedule, linearSchedule, linearWarmupSchedule, Schedule, warmupCosineDecaySchedule} from '../optimizers/schedules';
 import {checkBackend, CliBackend, explainBackendFailure, setUpBackend} from './backend';
