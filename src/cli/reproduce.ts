@@ -145,6 +145,24 @@ function readNotes(file: string|null|undefined): string|null {
 }
 
 /**
+ * The backends of the finished runs: the one they share, or each with its runs (model and mode, or
+ * mode alone for a one-model grid) where they differ, e.g. after a grid resumed with other
+ * `--threads`; null when no run has finished.
+ */
+function backendsOf(outcomes: RunOutcome[], withModel: boolean): string|null {
+  const runs = new Map<string, string[]>();
+  for (const o of outcomes) {
+    if (o.summary != null) {
+      runs.set(o.summary.backend, [...runs.get(o.summary.backend) ?? [], withModel ? `${o.model} ${o.mode}` : o.mode]);
+    }
+  }
+  if (runs.size <= 1) {
+    return runs.keys().next().value ?? null;
+  }
+  return [...runs].map(([backend, names]) => `${backend} (${names.join(', ')})`).join('; ');
+}
+
+/**
  * The Markdown report of (possibly unfinished) reproduction runs; `notes` (Markdown) follows the
  * table.
  */
@@ -173,7 +191,8 @@ export function resultsMarkdown(opts: ReproduceOptions, outcomes: RunOutcome[], 
              `; batch ${opts.batch}; lr ${opts.lr}; schedule ${opts.schedule}` +
              (opts.warmupEpochs ? ` with ${opts.warmupEpochs} warmup epoch(s)` : '') +
              `; SGD momentum ${opts.momentum}; weight decay ${opts.weightDecay}`);
-  lines.push(`- backend: ${first?.backend ?? opts.backend}; seed ${opts.seed}; this table's command started ${started.toISOString()}`);
+  lines.push(`- backend: ${backendsOf(outcomes, opts.models.length > 1) ?? opts.backend}; seed ${opts.seed}; ` +
+             `this table's command started ${started.toISOString()}`);
   lines.push(`- train error: on the first ${first ? first.trainEvalExamples : 'N (= test size)'} training examples ` +
              '(fixed subset, unshuffled, evaluated after the last epoch); test error: the whole test split' +
              (opts.limitTest != null ? ' (as limited)' : '') + '.');

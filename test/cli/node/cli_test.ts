@@ -25,7 +25,7 @@ import {checkBackend, explainBackendFailure} from '../../../src/cli/backend';
 import {oneOf} from '../../../src/cli/one_of';
 import {checkDataset, checkMode, checkPreset, checkSchedule, EpochRecord, epochTrainingImages, makeSchedule, OBJECTIVES, SCHEDULES, train, TrainConfig, TrainSummary} from '../../../src/cli/train';
 import {cifarBytes} from '../../data/fixtures';
-import {TRAINING_MODES} from '../../../src/models/training_modes';
+import {TRAINING_MODES, TrainingMode} from '../../../src/models/training_modes';
 
 /** Big-endian IDX file: magic, dimensions, then the bytes. */
 function idx(magic: number, dims: number[], bytes: Uint8Array): Uint8Array {
@@ -733,7 +733,7 @@ describe('cli (node): pieces', () => {
     }
   });
 
-  it('reproduce: the contrastive table is Table 4 (readout errors), its runs in their own folders', () => {
+  it('reproduce: the contrastive table is Table 4 (readout errors), its runs in their own folders; mixed backends listed', () => {
     const opts: ReproduceOptions = {
       data: 'cifar10', dataDir: null, epochs: 2, batch: 128, lr: 0.0625, schedule: 'cosine', warmupEpochs: 0.5,
       momentum: 0.9, weightDecay: 1e-4, backend: 'wasm', seed: 0, limitTrain: null, limitTest: null, trainEvalSize: null,
@@ -752,6 +752,18 @@ describe('cli (node): pieces', () => {
       '| DFA | error: DFA needs labels | 46.09 / 42.76 | 1.0s |',
       '| LG-FG-A | not run | 32.88 / 29.73 |  |',
     ]);
+    // runs on other backends (a grid resumed with other --threads): each backend with its runs
+    const done = (mode: TrainingMode, backend: string) => ({
+      model: 'M/8/16' as const, mode, error: null, seconds: 60,
+      summary: {backend, testError: 60, trainError: 59, finished: true, trainExamples: 50000, testExamples: 10000,
+                trainEvalExamples: 10000} as unknown as TrainSummary,
+    });
+    const mixed = resultsMarkdown({...opts, objective: 'supervised', modes: ['BP', 'FA', 'DFA']},
+                                  [done('BP', 'wasm (2 threads)'), done('FA', 'wasm'), done('DFA', 'wasm')], new Date(0), true);
+    expect(mixed).toContain('- backend: wasm (2 threads) (BP); wasm (FA, DFA); seed 0;');
+    const same = resultsMarkdown({...opts, objective: 'supervised', modes: ['BP', 'FA']},
+                                 [done('BP', 'wasm'), done('FA', 'wasm')], new Date(0), true);
+    expect(same).toContain('- backend: wasm; seed 0;');
     expect(gridRunDir('g', 'cifar10', 'contrastive', 'M/8/16', 'BP')).toBe(path.join('g', 'cifar10-contrastive-M_8_16-BP'));
     expect(gridRunDir('g', 'cifar10', 'supervised', 'M/8/16', 'BP')).toBe(path.join('g', 'cifar10-M_8_16-BP'));
     const wanted = {...opts, model: 'M/8/16' as const, mode: 'BP' as const};
