@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import {enableWasmThreads, installWasmKernels, MAX_WASM_THREADS} from '../backends';
+import {enableWasmThreads, guardWasmHeap, installWasmKernels, MAX_WASM_THREADS} from '../backends';
 import {oneOf} from './one_of';
 import {UsageError} from './progress';
 
@@ -145,6 +145,9 @@ export async function setUpBackend(name: string): Promise<string> {
     throw new UsageError(`backend '${backend}' failed to start (tf.setBackend returned false).`);
   }
   await tf.ready();
+  if (backend === 'wasm') {
+    guardWasmHeap();  // a full heap throws instead of corrupting the module's memory
+  }
   return detail ? `${backend} (${detail})` : backend;
 }
 

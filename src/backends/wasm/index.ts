@@ -24,6 +24,9 @@
  *   channels of a [N, D, P] layout): summed row by row; the stock kernels transpose first, with
  *   their slow Transpose (replaced; other reductions: the stock kernels).
  *
+ * It also guards the backend's tensor allocations (`guardWasmHeap`): where the 4 GB heap is full,
+ * tfjs-backend-wasm would write a new tensor over its own memory; guarded, it throws a clear error.
+ *
  * Each changes results by float rounding at most (Tile, Identity, Slice, GatherV2, Transpose: none). Installing is idempotent and harmless when the
  * wasm backend is not loaded (nothing is installed then); `uninstallWasmKernels()` restores the
  * stock kernels. The forward-gradient optimizer installs them itself when it first steps on wasm.
@@ -38,6 +41,7 @@ import {depthwiseConv2DBackpropFilterConfig} from './depthwise_conv2d_backprop_f
 import {depthwiseConv2DBackpropInputConfig} from './depthwise_conv2d_backprop_input';
 import {WASM} from './kernel_utils';
 import {gatherV2Config} from './gather';
+import {guardWasmHeap, unguardWasmHeap} from './heap_guard';
 import {identityConfig} from './identity';
 import {maxPoolGradConfig} from './max_pool_grad';
 import {meanConfig, sumConfig} from './reduce';
@@ -118,6 +122,7 @@ export function installWasmKernels(): string[] {
     originals.set(r.kernelName, current);
     done.push(r.kernelName);
   }
+  guardWasmHeap();
   return done;
 }
 
@@ -132,6 +137,7 @@ export function uninstallWasmKernels(): void {
     }
   }
   originals.clear();
+  unguardWasmHeap();
 }
 
 /** Whether all of this module's kernels are registered for wasm now. */
@@ -144,7 +150,10 @@ export function wasmKernelsInstalled(): boolean {
  * optimizer calls before each step (a cheap check after the first time).
  */
 export function ensureWasmKernels(): void {
-  if (tf.getBackend() === WASM && !isOurs(tf.getKernel('BatchMatMul', WASM))) {
-    installWasmKernels();
+  if (tf.getBackend() === WASM) {
+    if (!isOurs(tf.getKernel('BatchMatMul', WASM))) {
+      installWasmKernels();
+    }
+    guardWasmHeap();
   }
 }
