@@ -7,9 +7,7 @@
  * MB of CIFAR-10 images. Guarded, such an allocation throws a clear error before anything is
  * written, and the tensors already there stay intact.
  */
-import * as tf from '@tensorflow/tfjs-core';
-
-import {WASM} from './kernel_utils';
+import {initializedWasmModule} from './kernel_utils';
 
 /** The emscripten module's allocator, as tfjs-backend-wasm calls it (`this.wasm._malloc`). */
 interface WasmAllocator {
@@ -48,8 +46,7 @@ export function guardedMalloc(malloc: (bytes: number) => number, heapBytes: () =
 
 /** The initialised wasm backend's module, or null (never starts the backend). */
 function wasmModule(): WasmAllocator|null {
-  const backend = (tf.engine() as unknown as {registry: {[name: string]: {wasm?: WasmAllocator}}}).registry[WASM];
-  const module = backend?.wasm;
+  const module = initializedWasmModule<WasmAllocator>();
   return module != null && typeof module._malloc === 'function' ? module : null;
 }
 

@@ -9,6 +9,15 @@ import {DataType, KernelBackend, NamedAttrMap, TensorInfo, TypedArray, util} fro
 /** The backend name the replacements are registered for. */
 export const WASM = 'wasm';
 
+/**
+ * The initialised wasm backend's emscripten module (typed by the caller), or null; never starts the
+ * backend (`tf.findBackend` would).
+ */
+export function initializedWasmModule<T>(): T|null {
+  const registry = tf.engine().registry as {[name: string]: unknown};
+  return (registry[WASM] as {wasm?: T}|undefined)?.wasm ?? null;
+}
+
 /** Runs the wasm kernel `name` (the one registered now) on `backend`; returns its single output. */
 export function run(
     name: string, backend: KernelBackend, inputs: {[name: string]: TensorInfo},

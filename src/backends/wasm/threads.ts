@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import {ValueError} from '../../errors';
-import {WASM} from './kernel_utils';
+import {initializedWasmModule, WASM} from './kernel_utils';
 
 /** The wasm thread pool size (emscripten allocates 8 workers up front; more cannot be shimmed). */
 export const MAX_WASM_THREADS = 8;
@@ -58,9 +58,7 @@ function nodeProcess(): NodeProcess|null {
 
 /** The wasm backend's emscripten module (once initialised). */
 function wasmModule(): WasmModuleLike|null {
-  const registry = tf.engine().registry as {[name: string]: unknown};
-  const backend = registry[WASM] as {wasm?: WasmModuleLike}|undefined;
-  return backend?.wasm ?? null;
+  return initializedWasmModule<WasmModuleLike>();
 }
 
 /** The wasm backend's XNNPACK thread count (1 when single-threaded), or 0 if it is not running. */
