@@ -13,6 +13,9 @@ import {normalizeImages, toTensors} from '../data/normalize';
 import {DatasetName, ImageSplit, sliceSplit} from '../data/split';
 import {pairViews} from '../models/training_modes';
 
+/** Classes of the one-hot labels (the CLI's data sets have ten). */
+const NUM_CLASSES = 10;
+
 /** Images whose views one augmentation call makes (bounds the memory of the intermediate images). */
 export const VIEW_CHUNK = 1000;
 
@@ -109,8 +112,9 @@ export function contrastiveEpochDataset(
           const start = batch * batchSize, end = Math.min(split.count, start + batchSize);
           batch++;
           const value = tf.tidy(() => {
-            const {ys} = toTensors(sliceSplit(split, start, end), {normalize: false});
-            return {xs: views.rows(start, end), ys: targets(ys as Tensor2D)};
+            // one-hot float32 labels, as toTensors makes them (without converting the batch's images)
+            const labels = tf.cast(tf.oneHot(tf.tensor1d(split.labels.subarray(start, end), 'int32'), NUM_CLASSES), 'float32');
+            return {xs: views.rows(start, end), ys: targets(labels as Tensor2D)};
           });
           return {done: false, value};
         },
